@@ -1,0 +1,346 @@
+"""The one output layer: every command prints through :class:`Renderer`.
+
+A command builds a :class:`View`: its JSON data (stable snake_case keys) plus the
+sections a person reads (tables and field lists whose cells are picked from that
+same data, so ``table``, ``tsv``, ``markdown`` and ``json`` always agree).
+
+* ``table``: rich on a terminal, tabulate's plain text when stdout is piped;
+* ``json``: the data, indented, for ``jq``;
+* ``tsv``: a header and tab-separated rows for ``cut``/``awk``; a view with more than
+  one section is flattened to ``key<TAB>value`` lines (``targets.0.health.state``);
+* ``markdown``: GitHub tables, to paste into an incident.
+
+Data goes to stdout; messages, warnings, progress and errors go to stderr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import IO, Any
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+    tsv = "tsv"
+    markdown = "markdown"
+
+
+#: Colours for status words on a terminal (rich styles).
+STATUS_STYLES = {
+    "available": "green",
+    "AVAILABLE": "green",
+    "PASS": "green",
+    "REQUIRED": "green",
+    "modifying": "yellow",
+    "creating": "yellow",
+    "REGISTERING": "yellow",
+    "WARN": "yellow",
+    "SKIP": "dim",
+    "deleting": "yellow",
+    "UNAVAILABLE": "red",
+    "FAIL": "red",
+    "incompatible-network": "red",
+    "insufficient-resource-limits": "red",
+    "suspended": "red",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table column: the JSON key it shows and its header."""
+
+    key: str
+    header: str
+    styled: bool = False  # colour the cell by STATUS_STYLES on a terminal
+
+
+@dataclass(frozen=True)
+class Table:
+    columns: Sequence[Column]
+    rows: Sequence[dict[str, Any]]
+    title: str | None = None
+    empty: str = "(none)"
+
+
+@dataclass(frozen=True)
+class Fields:
+    """A titled list of ``label: value`` pairs (one record)."""
+
+    pairs: Sequence[tuple[str, Any]]
+    title: str | None = None
+
+
+Section = Table | Fields
+
+
+@dataclass
+class View:
+    data: Any
+    sections: list[Section] = field(default_factory=list)
+
+
+def cell(value: Any) -> str:
+    """How one value reads in table, tsv and markdown output."""
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return ",".join(cell(v) for v in value) if value else "-"
+    if isinstance(value, dict):
+        return ",".join(f"{k}={cell(v)}" for k, v in value.items()) if value else "-"
+    return str(value)
+
+
+def _plain(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ",".join(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return ",".join(f"{k}={_plain(v)}" for k, v in value.items())
+    return str(value)
+
+
+def tsv_cell(value: Any) -> str:
+    """A value for scripts: empty for none, true/false, comma-joined lists, no tabs."""
+    return _plain(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+
+
+def pick(row: dict[str, Any], key: str) -> Any:
+    """``row[key]``, where ``key`` may be a dotted path (``health.state``)."""
+    value: Any = row
+    for part in key.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def flatten(data: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """``{"a": {"b": [{"c": 1}]}}`` -> ``("a.b.0.c", 1)``: JSON data as key/value pairs."""
+    if isinstance(data, dict):
+        for k, v in data.items():
+            yield from flatten(v, f"{prefix}.{k}" if prefix else str(k))
+    elif isinstance(data, list) and data and any(isinstance(v, (dict, list)) for v in data):
+        for i, v in enumerate(data):
+            yield from flatten(v, f"{prefix}.{i}" if prefix else str(i))
+    else:
+        yield prefix, data
+
+
+def _env_no_color() -> bool:
+    return bool(os.environ.get("NO_COLOR"))
+
+
+class Renderer:
+    """Prints views to stdout and messages to stderr in the chosen format."""
+
+    def __init__(
+        self,
+        fmt: OutputFormat | str = OutputFormat.table,
+        *,
+        color: bool = True,
+        quiet: bool = False,
+        stdout: IO[str] | None = None,
+        stderr: IO[str] | None = None,
+        terminal: bool | None = None,
+    ) -> None:
+        self.format = OutputFormat(fmt)
+        self.color = color and not _env_no_color()
+        self.quiet = quiet
+        self._stdout = stdout
+        self._stderr = stderr
+        self._terminal = terminal
+        self._consoles: dict[str, Any] = {}
+
+    # -- streams ---------------------------------------------------------------
+    @property
+    def stdout(self) -> IO[str]:
+        return self._stdout or sys.stdout
+
+    @property
+    def stderr(self) -> IO[str]:
+        return self._stderr or sys.stderr
+
+    def is_terminal(self, stream: IO[str] | None = None) -> bool:
+        if self._terminal is not None:
+            return self._terminal
+        stream = stream or self.stdout
+        try:
+            return stream.isatty()
+        except (AttributeError, ValueError):
+            return False
+
+    def _console(self, which: str) -> Any:
+        console = self._consoles.get(which)
+        if console is None:
+            from rich.console import Console
+
+            stream = self.stdout if which == "out" else self.stderr
+            terminal = self.is_terminal(stream)
+            console = Console(
+                file=stream,
+                force_terminal=terminal,
+                no_color=not self.color,
+                highlight=False,
+                soft_wrap=not terminal,
+            )
+            self._consoles[which] = console
+        return console
+
+    # -- data (stdout) -----------------------------------------------------------
+    def emit(self, view: View) -> None:
+        fmt = self.format
+        if fmt is OutputFormat.json:
+            self.write_json(view.data)
+        elif fmt is OutputFormat.tsv:
+            self._emit_tsv(view)
+        elif fmt is OutputFormat.markdown:
+            self._emit_markdown(view)
+        elif self.is_terminal():
+            self._emit_rich(view)
+        else:
+            self._emit_plain(view)
+
+    def write_json(self, data: Any) -> None:
+        json.dump(data, self.stdout, indent=2, sort_keys=False, default=str)
+        self.stdout.write("\n")
+
+    def write_line(self, text: str) -> None:
+        """Raw data on stdout (a token, an export line)."""
+        self.stdout.write(text + "\n")
+
+    def _emit_tsv(self, view: View) -> None:
+        out = self.stdout
+        tables = [s for s in view.sections if isinstance(s, Table)]
+        if len(view.sections) == 1 and tables:
+            t = tables[0]
+            out.write("\t".join(c.key for c in t.columns) + "\n")
+            for row in t.rows:
+                out.write("\t".join(tsv_cell(pick(row, c.key)) for c in t.columns) + "\n")
+            return
+        out.write("key\tvalue\n")
+        for key, value in flatten(view.data):
+            out.write(f"{tsv_cell(key)}\t{tsv_cell(value)}\n")
+
+    def _plain_tables(self, view: View, tablefmt: str, heading: Callable[[str], str]) -> None:
+        from tabulate import tabulate
+
+        out = self.stdout
+        first = True
+        for section in view.sections:
+            if not first:
+                out.write("\n")
+            first = False
+            if section.title:
+                out.write(heading(section.title) + "\n")
+            if isinstance(section, Fields):
+                rows = [[label, cell(value)] for label, value in section.pairs]
+                out.write(tabulate(rows, tablefmt=tablefmt if tablefmt != "plain" else "plain",
+                                   headers=["field", "value"] if tablefmt == "github" else ())
+                          + "\n")
+            elif not section.rows:
+                out.write(section.empty + "\n")
+            else:
+                rows = [[cell(pick(r, c.key)) for c in section.columns] for r in section.rows]
+                out.write(tabulate(rows, headers=[c.header for c in section.columns],
+                                   tablefmt=tablefmt, disable_numparse=True) + "\n")
+
+    def _emit_plain(self, view: View) -> None:
+        self._plain_tables(view, "simple", lambda t: f"== {t} ==")
+
+    def _emit_markdown(self, view: View) -> None:
+        self._plain_tables(view, "github", lambda t: f"### {t}\n")
+
+    def _emit_rich(self, view: View) -> None:
+        from rich import box
+        from rich.table import Table as RichTable
+        from rich.text import Text
+
+        console = self._console("out")
+        for section in view.sections:
+            if isinstance(section, Fields):
+                grid = RichTable(title=section.title, title_justify="left", box=box.SIMPLE,
+                                 show_header=False, title_style="bold")
+                grid.add_column(style="bold cyan", no_wrap=True)
+                grid.add_column(overflow="fold")
+                for label, value in section.pairs:
+                    grid.add_row(label, self._styled(cell(value), Text))
+                console.print(grid)
+                continue
+            table = RichTable(title=section.title, title_justify="left", box=box.SIMPLE_HEAD,
+                              title_style="bold")
+            for c in section.columns:
+                table.add_column(c.header, overflow="fold")
+            for r in section.rows:
+                table.add_row(*(self._styled(cell(pick(r, c.key)), Text) if c.styled
+                                else Text(cell(pick(r, c.key))) for c in section.columns))
+            if not section.rows:
+                console.print(Text(f"{section.title or ''} {section.empty}".strip(), style="dim"))
+            else:
+                console.print(table)
+
+    def _styled(self, text: str, text_cls: Any) -> Any:
+        style = STATUS_STYLES.get(text.split("/")[0].split(" ")[0], "")
+        return text_cls(text, style=style)
+
+    # -- messages (stderr) ----------------------------------------------------------
+    def _message(self, prefix: str, style: str, message: str) -> None:
+        from rich.markup import escape
+
+        console = self._console("err")
+        console.print(f"[{style}]{prefix}[/{style}]{escape(message)}" if prefix else escape(message))
+
+    def info(self, message: str) -> None:
+        if not self.quiet:
+            self._message("", "", message)
+
+    def success(self, message: str) -> None:
+        if not self.quiet:
+            self._message("✓ " if self.is_terminal(self.stderr) else "", "green", message)
+
+    def warn(self, message: str) -> None:
+        self._message("warning: ", "yellow bold", message)
+
+    def error(self, message: str, hint: str | None = None) -> None:
+        self._message("error: ", "red bold", message)
+        if hint:
+            self._message("hint: ", "cyan", hint)
+
+    @contextlib.contextmanager
+    def status(self, message: str) -> Iterator[Callable[[str], None]]:
+        """Progress for a long wait: a spinner with elapsed time on a terminal,
+        one line per change otherwise.  Yields ``update(new_message)``."""
+        if self.quiet:
+            yield lambda _msg: None
+            return
+        if not self.is_terminal(self.stderr):
+            last = [message]
+            self.info(message)
+
+            def update_plain(msg: str) -> None:
+                if msg != last[0]:
+                    last[0] = msg
+                    self.info(msg)
+
+            yield update_plain
+            return
+        started = time.monotonic()
+        console = self._console("err")
+        with console.status(message) as live:
+
+            def update_live(msg: str) -> None:
+                live.update(f"{msg} [dim]({time.monotonic() - started:.0f}s)[/dim]")
+
+            yield update_live

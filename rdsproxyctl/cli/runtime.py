@@ -1,0 +1,228 @@
+"""Global options, their precedence, and the decorator every command is made with.
+
+Every command accepts the global options (``--profile --region --endpoint-url
+-o/--output --no-color --debug -q/--quiet``), before or after its name::
+
+    rdsproxyctl --region eu-west-1 show demo -o json
+    rdsproxyctl show demo --region eu-west-1 -o json
+
+Precedence, first wins: the option after the command, the option before it, the
+``RDSPROXYCTL_*`` environment variable, then AWS's own chain (AWS_PROFILE,
+AWS_REGION / AWS_DEFAULT_REGION, AWS_ENDPOINT_URL, ~/.aws/config).  NO_COLOR (any
+non-empty value) turns colour off like ``--no-color``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Optional
+
+import typer
+
+from rdsproxyctl.cli.output import OutputFormat, Renderer
+from rdsproxyctl.core.aws import Aws, AwsSettings
+from rdsproxyctl.errors import RdsProxyCtlError
+
+GLOBAL_PANEL = "Global options"
+
+#: Environment variables read for the global options (after flags, before AWS's chain).
+ENV_VARS = {
+    "profile": "RDSPROXYCTL_PROFILE",
+    "region": "RDSPROXYCTL_REGION",
+    "endpoint_url": "RDSPROXYCTL_ENDPOINT_URL",
+    "output": "RDSPROXYCTL_OUTPUT",
+}
+
+
+@dataclass(frozen=True)
+class GlobalOptions:
+    profile: str | None = None
+    region: str | None = None
+    endpoint_url: str | None = None
+    output: OutputFormat | None = None
+    no_color: bool = False
+    debug: bool = False
+    quiet: bool = False
+
+    def over(self, base: GlobalOptions) -> GlobalOptions:
+        """These options, falling back to ``base`` where unset (flags: either one)."""
+        return GlobalOptions(
+            profile=self.profile or base.profile,
+            region=self.region or base.region,
+            endpoint_url=self.endpoint_url or base.endpoint_url,
+            output=self.output or base.output,
+            no_color=self.no_color or base.no_color,
+            debug=self.debug or base.debug,
+            quiet=self.quiet or base.quiet,
+        )
+
+    def with_env(self, environ: Mapping[str, str]) -> GlobalOptions:
+        """Fill what is unset from RDSPROXYCTL_* variables; output defaults to table."""
+        from rdsproxyctl.errors import UsageError
+
+        values = {name: getattr(self, name) or environ.get(var) or None
+                  for name, var in ENV_VARS.items()}
+        try:
+            values["output"] = OutputFormat(values["output"] or OutputFormat.table)
+        except ValueError:
+            raise UsageError(
+                f"RDSPROXYCTL_OUTPUT={environ.get('RDSPROXYCTL_OUTPUT')!r} is not one of "
+                + ", ".join(f.value for f in OutputFormat)
+            ) from None
+        return dataclasses.replace(self, **values)
+
+
+# The global options as typer parameters: (name, annotation).  Defaults are "unset".
+COMMON_PARAMS: list[tuple[str, Any, Any]] = [
+    ("profile", Annotated[Optional[str], typer.Option(
+        "--profile", help="AWS profile (env: RDSPROXYCTL_PROFILE, then AWS_PROFILE).",
+        rich_help_panel=GLOBAL_PANEL, show_default=False)], None),
+    ("region", Annotated[Optional[str], typer.Option(
+        "--region", help="AWS region (env: RDSPROXYCTL_REGION, then AWS_REGION, "
+        "AWS_DEFAULT_REGION).", rich_help_panel=GLOBAL_PANEL, show_default=False)], None),
+    ("endpoint_url", Annotated[Optional[str], typer.Option(
+        "--endpoint-url", help="AWS API endpoint, e.g. a moto server or the sandbox "
+        "(env: RDSPROXYCTL_ENDPOINT_URL, then AWS_ENDPOINT_URL).",
+        rich_help_panel=GLOBAL_PANEL, show_default=False)], None),
+    ("output", Annotated[Optional[OutputFormat], typer.Option(
+        "--output", "-o", help="Output format (env: RDSPROXYCTL_OUTPUT; default: table).",
+        rich_help_panel=GLOBAL_PANEL, show_default=False, case_sensitive=False)], None),
+    ("no_color", Annotated[bool, typer.Option(
+        "--no-color", help="No colours (also when NO_COLOR is set).",
+        rich_help_panel=GLOBAL_PANEL, show_default=False)], False),
+    ("debug", Annotated[bool, typer.Option(
+        "--debug", help="Show tracebacks and the AWS API calls (secrets redacted).",
+        rich_help_panel=GLOBAL_PANEL, show_default=False)], False),
+    ("quiet", Annotated[bool, typer.Option(
+        "--quiet", "-q", help="Only data and errors: no progress or informational messages.",
+        rich_help_panel=GLOBAL_PANEL, show_default=False)], False),
+]
+COMMON_NAMES = tuple(name for name, _, _ in COMMON_PARAMS)
+CTX_PARAM = "_rdsproxyctl_ctx"  # the click context, injected by typer; not an option
+
+
+def max_attempts(environ: Mapping[str, str]) -> int:
+    """Attempts per AWS call: RDSPROXYCTL_MAX_ATTEMPTS, then AWS_MAX_ATTEMPTS, then 5."""
+    from rdsproxyctl.core.aws import DEFAULT_MAX_ATTEMPTS
+    from rdsproxyctl.errors import UsageError
+
+    raw = environ.get("RDSPROXYCTL_MAX_ATTEMPTS") or environ.get("AWS_MAX_ATTEMPTS")
+    if not raw:
+        return DEFAULT_MAX_ATTEMPTS
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise UsageError(f"max attempts must be a positive integer, got {raw!r}",
+                         hint="fix RDSPROXYCTL_MAX_ATTEMPTS / AWS_MAX_ATTEMPTS")
+    return value
+
+
+class Runtime:
+    """What a command runs with: resolved options, the renderer, the AWS factory."""
+
+    def __init__(self, options: GlobalOptions) -> None:
+        self.options = options
+        self.renderer = Renderer(options.output or OutputFormat.table,
+                                 color=not options.no_color, quiet=options.quiet)
+        self.aws_settings = AwsSettings(
+            profile=options.profile,
+            region=options.region,
+            endpoint_url=options.endpoint_url,
+            debug=options.debug,
+            max_attempts=max_attempts(os.environ),
+        )
+        self._aws: Aws | None = None
+
+    @property
+    def aws(self) -> Aws:
+        if self._aws is None:
+            self._aws = Aws(self.aws_settings)
+        return self._aws
+
+    @property
+    def output(self) -> OutputFormat:
+        return self.renderer.format
+
+
+def _root_options(ctx: typer.Context | None) -> GlobalOptions:
+    obj = ctx.find_root().obj if ctx is not None else None
+    return obj if isinstance(obj, GlobalOptions) else GlobalOptions()
+
+
+def _with_common_params(func: Callable[..., Any], target: Callable[..., Any]) -> None:
+    """Give ``target`` the signature of ``func`` minus ``rt``, plus the global options."""
+    sig = inspect.signature(func, eval_str=True)
+    params = [p for p in sig.parameters.values() if p.name != "rt"]
+    params.append(inspect.Parameter(CTX_PARAM, inspect.Parameter.KEYWORD_ONLY,
+                                    annotation=typer.Context))
+    annotations = {p.name: p.annotation for p in params}
+    for name, annotation, default in COMMON_PARAMS:
+        if name in annotations:
+            continue  # the command defines its own (e.g. a required --region)
+        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
+                                        default=default, annotation=annotation))
+        annotations[name] = annotation
+    target.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    target.__annotations__ = {**annotations, "return": sig.return_annotation}
+
+
+def make_runtime(local: GlobalOptions, ctx: typer.Context | None = None) -> Runtime:
+    return Runtime(local.over(_root_options(ctx)).with_env(os.environ))
+
+
+def command(app: typer.Typer, name: str | None = None, **kwargs: Any) -> Callable[..., Any]:
+    """Register ``func`` as a command with the global options and the error handler.
+
+    A parameter named ``rt`` receives the :class:`Runtime`; it is not a CLI option.
+    """
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        wants_rt = "rt" in inspect.signature(func).parameters
+
+        @functools.wraps(func)
+        def wrapper(**values: Any) -> Any:
+            from rdsproxyctl.cli.errors import run_guarded
+
+            ctx = values.pop(CTX_PARAM)
+            local = GlobalOptions(**{n: values.pop(n) for n in COMMON_NAMES if n in values})
+            try:
+                rt = make_runtime(local, ctx)
+            except RdsProxyCtlError as err:  # a bad RDSPROXYCTL_* variable
+                Renderer(color=not local.no_color).error(err.message, hint=err.hint)
+                raise typer.Exit(err.exit_code) from None
+            if wants_rt:
+                values["rt"] = rt
+            return run_guarded(rt, func, **values)
+
+        del wrapper.__wrapped__  # typer must see the new signature, not func's
+        _with_common_params(func, wrapper)
+        app.command(name, **kwargs)(wrapper)
+        return func
+
+    return decorate
+
+
+def root_callback(version_option: Any) -> Callable[..., Any]:
+    """The root callback: stores the global options given before the command name."""
+
+    def callback(ctx: typer.Context, **values: Any) -> None:
+        values.pop("version", None)
+        ctx.obj = GlobalOptions(**values)
+
+    sig_params = [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                    annotation=typer.Context)]
+    sig_params.append(inspect.Parameter("version", inspect.Parameter.KEYWORD_ONLY,
+                                        default=None, annotation=version_option))
+    for name, annotation, default in COMMON_PARAMS:
+        sig_params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
+                                            default=default, annotation=annotation))
+    callback.__signature__ = inspect.Signature(sig_params)  # type: ignore[attr-defined]
+    callback.__annotations__ = {p.name: p.annotation for p in sig_params}
+    return callback

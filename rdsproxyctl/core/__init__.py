@@ -1,0 +1,1 @@
+"""The rdsproxyctl library: logic and dataclasses, no CLI (never imports typer or rich)."""

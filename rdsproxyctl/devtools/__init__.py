@@ -1,0 +1,1 @@
+"""Developer tools (doc generators); not used by the CLI at run time."""
