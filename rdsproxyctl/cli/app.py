@@ -50,9 +50,10 @@ app.callback()(root_callback(VersionOption))
 
 
 def _register() -> None:
-    from rdsproxyctl.cli import proxies
+    from rdsproxyctl.cli import logs, proxies
 
     proxies.register(app)
+    logs.register(app)
 
 
 _register()
