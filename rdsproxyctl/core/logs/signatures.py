@@ -423,7 +423,7 @@ SIGNATURES: tuple[Signature, ...] = (
                "ClientPasswordAuthType to what the client uses.",
         doc=DOC_TROUBLESHOOTING,
         patterns=(
-            r"supports?\s+only\s+IAM\W+(?:MD5\W+)?(?:or\s+|and\s+)?SCRAM",
+            r"supports?\s+only\s+IAM\W+(?:MD\d\W+)?(?:or\s+|and\s+)?SCRAM",
             r"unsupported\s+(?:client\s+)?auth\w*\s+(?:method|type|mechanism|plugin)",
             r"auth\w*\s+(?:method|type|mechanism|plugin)\s+(?:\S+\s+)?(?:is\s+)?(?:not\s+supported"
             r"|unsupported)",
@@ -884,6 +884,14 @@ BY_ID: dict[str, Signature] = {s.id: s for s in SIGNATURES}
 def children(parent: str) -> tuple[Signature, ...]:
     """The rows refining ``parent``, in table order."""
     return tuple(s for s in SIGNATURES if s.parent == parent)
+
+
+def extracted_fields(sig: Signature) -> tuple[str, ...]:
+    """Every field a line of ``sig`` can carry: its parents' and its own."""
+    own = sig.fields
+    parent = BY_ID[sig.parent] if sig.parent else None
+    inherited = extracted_fields(parent) if parent else ()
+    return tuple(dict.fromkeys((*inherited, *own)))
 
 
 def at_least(severity: str) -> tuple[Signature, ...]:
