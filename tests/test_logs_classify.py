@@ -153,7 +153,12 @@ _words = st.sampled_from(["IAM", "authentication", "failed", "for", "user", '"ap
                           "expired", "pinned", "session", "was", "Digest:", "16384", "bytes",
                           "[WARN]", "[proxyEndpoint=x]", "connection", "closed", "Timed-out",
                           "password", "X-Amz-Security-Token", "empty", "\x1b[31m", "\x00", "é"])
-_texts = st.one_of(st.text(max_size=400), st.lists(_words, max_size=40).map(" ".join))
+_examples = [ex for sig in SIGNATURES for ex in sig.examples] + [line for line, *_ in DOCUMENTED]
+_cut_examples = st.sampled_from(_examples).flatmap(
+    lambda e: st.tuples(st.integers(0, len(e)), st.integers(0, len(e))).map(
+        lambda ij: e[min(ij):max(ij)]))
+_texts = st.one_of(st.text(max_size=400), st.lists(_words, max_size=40).map(" ".join),
+                   _cut_examples, _cut_examples.map(str.swapcase))
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -166,6 +171,15 @@ def test_random_text_never_crashes_and_yields_catalog_values(text):
     assert all(v is not None and v != "" for v in e.fields.values())
 
 
+@settings(max_examples=300, deadline=None)
+@given(_texts)
+def test_the_literal_prefilter_never_changes_a_result(text):
+    plain = Classifier()
+    assert plain.top.prefilter is not None  # the catalog's patterns all have required literals
+    plain.top.prefilter = None
+    assert Classifier().classify(text) == plain.classify(text)
+
+
 @settings(max_examples=200, deadline=None)
 @given(_texts, st.permutations("0123456789"))
 def test_digits_never_change_the_classification(text, digits):
@@ -176,6 +190,22 @@ def test_digits_never_change_the_classification(text, digits):
     c = Classifier()
     c.classify(text)
     assert c.classify(swapped) == b  # a cache hit equals a fresh classification
+
+
+def _reference_lines(data: bytes, max_bytes: int) -> list[str]:
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    return [line[:max_bytes].decode("utf-8", "replace").removesuffix("\r") for line in lines]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.binary(max_size=40), st.sampled_from([b"\n", b"\r\n", b"\xc3\xa9"])),
+                max_size=30).map(b"".join),
+       st.integers(1, 17), st.integers(1, 23))
+def test_read_lines_in_chunks_equals_splitting_the_whole_input(data, chunk_size, max_bytes):
+    got = list(read_lines(io.BytesIO(data), max_bytes=max_bytes, chunk_size=chunk_size))
+    assert got == _reference_lines(data, max_bytes)
 
 
 @settings(max_examples=100, deadline=None)

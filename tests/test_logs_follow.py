@@ -194,3 +194,34 @@ def test_follow_cli_shows_a_new_line_once_and_exits_130_on_ctrl_c(moto_server):
     assert rest == [], rest
     assert code == 130, stderr
     assert "Traceback" not in stderr and "interrupted" in stderr
+
+
+def test_read_ahead_keeps_order_bounds_memory_and_raises_in_the_caller():
+    produced: list[int] = []
+
+    def items(n=10):
+        for i in range(n):
+            produced.append(i)
+            yield i
+
+    it = fetch.read_ahead(items(), depth=1)
+    assert next(it) == 0
+    time.sleep(0.3)
+    assert len(produced) <= 3  # one taken, one queued, one waiting: never the whole input
+    assert list(it) == list(range(1, 10))
+
+    def failing():
+        yield 1
+        raise ValueError("page 2 failed")
+
+    it = fetch.read_ahead(failing())
+    assert next(it) == 1
+    with pytest.raises(ValueError, match="page 2"):
+        next(it)
+
+    produced.clear()
+    it = fetch.read_ahead(items(1000))
+    next(it)
+    it.close()  # the consumer stops early (| head): so does the producer
+    time.sleep(0.5)
+    assert len(produced) <= 3

@@ -374,7 +374,9 @@ def classify_cmd(
     if file == "-" and hasattr(stream, "isatty") and stream.isatty():
         rt.renderer.info("reading log lines from stdin (Ctrl-D to end)")
     try:
-        events = (e for e in classify_lines(read_lines(stream)) if selection.keep(e))
+        events = classify_lines(read_lines(stream))
+        if not selection.keeps_all:
+            events = filter(selection.keep, events)
         if summary:
             result = Summarizer(top=top).add_all(events).result(
                 fail_on.value, file=file)

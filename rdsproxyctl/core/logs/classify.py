@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from typing import IO, Any
 
@@ -61,25 +61,68 @@ _TAG_FIELDS = {"proxyendpoint": "endpoint", "clientconnection": "client_connecti
 _LEVELS = {"WARNING": "WARN", "CRITICAL": "ERROR", "FATAL": "ERROR", "NOTICE": "INFO"}
 _LEVEL_SEVERITY = {"ERROR": "error", "WARN": "warn"}
 _QUOTES = "\"'`"
+Span = tuple[int, int]
 
 
-@dataclass(slots=True)
 class LogEvent:
-    """One classified log line.  ``to_json()`` gives its stable JSON keys."""
+    """One classified log line.  ``to_json()`` gives its stable JSON keys.
 
-    message: str
-    signature: str
-    severity: str
-    timestamp: str | None = None
-    level: str | None = None
-    endpoint: str | None = None
-    client_connection: str | None = None
-    db_connection: str | None = None
-    log_stream: str | None = None
-    #: What the signature extracted (user, reason, digest, client_address, limit ...).
-    fields: dict[str, Any] = field(default_factory=dict)
-    #: The whole line as received (redacted), for ``--grep``; not in JSON.
-    raw: str = ""
+    The parts of the line (message, endpoint, connection ids ...) are cut from it
+    when read, through its shape: a summary that only counts signatures never pays
+    for them.
+    """
+
+    __slots__ = ("raw", "fields", "_shape", "_timestamp", "_log_stream")
+
+    def __init__(self, raw: str, shape: _Shape, fields: dict[str, Any],
+                 timestamp: str | None = None, log_stream: str | None = None) -> None:
+        #: The whole line as received (redacted), for ``--grep``; not in JSON.
+        self.raw = raw
+        #: What the signature extracted (user, reason, digest, client_address, limit ...).
+        self.fields = fields
+        self._shape = shape
+        self._timestamp = timestamp
+        self._log_stream = log_stream
+
+    @property
+    def signature(self) -> str:
+        return self._shape.signature
+
+    @property
+    def severity(self) -> str:
+        return self._shape.severity
+
+    @property
+    def level(self) -> str | None:
+        return self._shape.level
+
+    @property
+    def message(self) -> str:
+        a, b = self._shape.message
+        return self.raw[a:b]
+
+    @property
+    def timestamp(self) -> str | None:
+        return self._timestamp if self._timestamp is not None else self._cut(self._shape.timestamp)
+
+    @property
+    def log_stream(self) -> str | None:
+        return self._log_stream if self._log_stream is not None else self._cut(self._shape.stream)
+
+    @property
+    def endpoint(self) -> str | None:
+        return self._cut(self._shape.endpoint)
+
+    @property
+    def client_connection(self) -> str | None:
+        return self._cut(self._shape.client_connection)
+
+    @property
+    def db_connection(self) -> str | None:
+        return self._cut(self._shape.db_connection)
+
+    def _cut(self, span: Span | None) -> str | None:
+        return None if span is None else self.raw[span[0]:span[1]]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -95,16 +138,42 @@ class LogEvent:
             **self.fields,
         }
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LogEvent):
+            return NotImplemented
+        return (self.raw, self.to_json()) == (other.raw, other.to_json())
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"LogEvent({self.to_json()!r})"
+
+
+def clean_span(text: str, a: int, b: int) -> Span | None:
+    """Where a field's value is once trimmed of blanks, trailing punctuation and outer quotes.
+
+    Only blanks, ``.,;:`` and quotes move the ends, never a digit: the span is the
+    same for every line of a shape.
+    """
+    while a < b and text[a].isspace():
+        a += 1
+    while b > a and (text[b - 1].isspace() or text[b - 1] in ".,;:"):
+        b -= 1
+    if b - a >= 2 and text[a] == text[b - 1] and text[a] in _QUOTES:
+        a, b = a + 1, b - 1
+        while a < b and text[a].isspace():
+            a += 1
+        while b > a and text[b - 1].isspace():
+            b -= 1
+    return (a, b) if a < b else None
+
 
 def clean(name: str, value: str | None) -> Any:
-    """A field as JSON shows it: trimmed of blanks, trailing punctuation and outer quotes."""
-    if value is None:
+    """A field as JSON shows it: trimmed (see :func:`clean_span`); ``limit`` as a number."""
+    span = clean_span(value, 0, len(value)) if value else None
+    if span is None:
         return None
-    value = value.strip().rstrip(".,;:").strip()
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in _QUOTES:
-        value = value[1:-1].strip()
-    if not value:
-        return None
+    value = value[span[0]:span[1]]  # type: ignore[index]
     if name in INT_FIELDS:
         try:
             return int(value)
@@ -115,7 +184,72 @@ def clean(name: str, value: str | None) -> Any:
 
 _GROUP = re.compile(r"\(\?P<(\w+)>")
 _DIGITS = bytes.maketrans(b"123456789", b"000000000")
-Span = tuple[int, int]
+
+
+@cache
+def required_literals(pattern: str) -> frozenset[str] | None:
+    """Strings (case-folded) one of which occurs in every match of ``pattern``, or None.
+
+    GNU grep's "must" prefilter: when none of them is in a line, the (slow, because
+    it fails at every position) search can be skipped.  Derived from the parsed
+    pattern, so it can't disagree with it.
+    """
+    try:
+        from re import _constants as c
+        from re import _parser as p
+
+        return _must(list(p.parse(pattern, re.IGNORECASE)), c)
+    except Exception:  # noqa: BLE001 - a private module: without it, no prefilter
+        return None
+
+
+def _must(items: list[Any], c: Any) -> frozenset[str] | None:
+    best: frozenset[str] | None = None
+    run: list[str] = []
+
+    def take(req: frozenset[str] | None) -> None:
+        nonlocal best
+        if req and (best is None or _score(req) > _score(best)):
+            best = req
+
+    def flush() -> None:
+        if run:
+            take(frozenset(["".join(run)]))
+            run.clear()
+
+    for op, av in items:
+        if op is c.LITERAL:
+            run.append(chr(av).casefold())
+            continue
+        flush()
+        if op is c.SUBPATTERN:
+            take(_must(list(av[-1]), c))
+        elif op is c.BRANCH:
+            alternatives = [_must(list(a), c) for a in av[1]]
+            if all(alternatives):
+                take(frozenset().union(*alternatives))  # type: ignore[arg-type]
+        elif op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT) and av[0] >= 1:
+            take(_must(list(av[2]), c))
+        # anything else (a class, '.', an anchor ...) promises no literal
+    flush()
+    return best
+
+
+def _score(req: frozenset[str]) -> tuple[int, int]:
+    return min(map(len, req)), -len(req)
+
+
+def _prefilter(patterns: Iterable[str]) -> re.Pattern[str] | None:
+    """A regex finding any required literal of any pattern (None: can't prefilter)."""
+    literals: set[str] = set()
+    for pattern in patterns:
+        req = required_literals(pattern)
+        if req is None:
+            return None
+        literals |= req
+    # "connect" in a line implies "connection" may be there: keep the shortest
+    kept = sorted(lit for lit in literals if not any(o != lit and o in lit for o in literals))
+    return re.compile("|".join(map(re.escape, kept))) if kept else None
 
 
 class _Alternatives:
@@ -130,6 +264,7 @@ class _Alternatives:
             parts.append(f"(?:.*?(?P<a{k}>{renamed}))" if ordered else f"(?P<a{k}>{renamed})")
         self.regex = re.compile("|".join(parts), re.IGNORECASE | re.DOTALL)
         self.ordered = ordered
+        self.prefilter = None if ordered else _prefilter(p for _, p in entries)
         index = self.regex.groupindex
         #: outermost group number -> (row, [(field, group number)])
         self.rows: dict[int, tuple[Signature, list[tuple[str, int]]]] = {
@@ -140,6 +275,8 @@ class _Alternatives:
 
     def find(self, text: str, pos: int, endpos: int) -> tuple[Signature, dict[str, Span], int] | None:
         """The row found in ``text[pos:endpos]``, its fields' spans, and where it ended."""
+        if self.prefilter is not None and not self.prefilter.search(text[pos:endpos].casefold()):
+            return None
         find = self.regex.match if self.ordered else self.regex.search
         m = find(text, pos, endpos)
         if m is None:
@@ -160,37 +297,23 @@ class _Shape:
     signature: str
     severity: str
     level: str | None
+    #: the line carries a secret: spans are those of the redacted line
+    redact: bool
     message: Span
     timestamp: Span | None
     stream: Span | None
     endpoint: Span | None
     client_connection: Span | None
     db_connection: Span | None
-    fields: tuple[tuple[str, Span], ...]
+    #: (field, start, end) of each field's cleaned value; numbers apart
+    fields: tuple[tuple[str, int, int], ...]
+    numbers: tuple[tuple[str, int, int], ...]
 
     def event(self, line: str, timestamp: str | None, log_stream: str | None) -> LogEvent:
-        fields = {}
-        for name, (a, b) in self.fields:
-            value = clean(name, line[a:b])
-            if value is not None:
-                fields[name] = value
-        return LogEvent(
-            line[self.message[0]:self.message[1]],
-            self.signature,
-            self.severity,
-            timestamp or _cut(line, self.timestamp),
-            self.level,
-            _cut(line, self.endpoint),
-            _cut(line, self.client_connection),
-            _cut(line, self.db_connection),
-            log_stream or _cut(line, self.stream),
-            fields,
-            line,
-        )
-
-
-def _cut(line: str, span: Span | None) -> str | None:
-    return None if span is None else line[span[0]:span[1]]
+        fields = {name: line[a:b] for name, a, b in self.fields}
+        for name, a, b in self.numbers:
+            fields[name] = int(line[a:b])
+        return LogEvent(line, self, fields, timestamp, log_stream)
 
 
 def _span(m: re.Match[str], group: str) -> Span | None:
@@ -220,9 +343,6 @@ class Classifier:
     def classify(self, line: str, *, timestamp: str | None = None,
                  log_stream: str | None = None) -> LogEvent:
         """Classify one line (a CloudWatch message, or a line of a file)."""
-        low = line.lower()
-        if "password" in low or "x-amz-" in low or "://" in low:
-            line = redact_text(line)
         key = line.encode("utf-8", "surrogatepass").translate(_DIGITS)
         shape = self._shapes.get(key)
         if shape is None:
@@ -230,6 +350,8 @@ class Classifier:
             if len(self._shapes) >= self.cache_size:
                 self._shapes.clear()
             self._shapes[key] = shape
+        if shape.redact:  # redaction, like the regexes, treats all digits alike
+            line = redact_text(line)
         return shape.event(line, timestamp, log_stream)
 
     def _signature(self, line: str, start: int, end: int) -> tuple[str, dict[str, Span]]:
@@ -248,6 +370,8 @@ class Classifier:
         return sig.id, spans
 
     def _shape(self, line: str) -> _Shape:
+        redacted = redact_text(line)
+        redact, line = redacted != line, redacted
         env = _ENVELOPE.match(line)
         assert env is not None  # every part of the envelope is optional
         start, end = env.end(), len(line.rstrip())
@@ -273,17 +397,28 @@ class Classifier:
             severity = _LEVEL_SEVERITY.get(level or "", "info")
         else:
             severity = BY_ID[signature].severity
+        fields, numbers = [], []
+        for name, (a, b) in spans.items():
+            cleaned = clean_span(line, a, b)
+            if cleaned is None:
+                continue
+            if name not in INT_FIELDS:
+                fields.append((name, *cleaned))
+            elif line[cleaned[0]:cleaned[1]].isdigit():
+                numbers.append((name, *cleaned))
         return _Shape(
             signature=signature,
             severity=severity,
             level=level,
+            redact=redact,
             message=(start, max(start, end)),
             timestamp=_span(env, "t2") or _span(env, "t1"),
             stream=_span(env, "stream"),
             endpoint=tags.get("endpoint"),
             client_connection=tags.get("client_connection"),
             db_connection=tags.get("db_connection"),
-            fields=tuple(spans.items()),
+            fields=tuple(fields),
+            numbers=tuple(numbers),
         )
 
     def signature_of(self, message: str) -> tuple[str, dict[str, Any]]:
@@ -304,23 +439,48 @@ def classify(line: str, **kwargs: Any) -> LogEvent:
     return classifier().classify(line, **kwargs)
 
 
-def read_lines(stream: IO[bytes], max_bytes: int = MAX_LINE_BYTES) -> Iterator[str]:
+def read_lines(stream: IO[bytes], max_bytes: int = MAX_LINE_BYTES,
+               chunk_size: int = 1 << 16) -> Iterator[str]:
     """The lines of a binary stream as text, whatever its bytes.
 
     Invalid UTF-8 becomes U+FFFD, NUL and other control characters stay (the
     renderers escape them), and a line longer than ``max_bytes`` is cut there: the
-    rest of it is read and dropped in chunks, never held in memory.
+    rest of it is read and dropped, never held in memory.  Reads what is available
+    (``read1``), so a pipe's lines come out as they arrive.
     """
+    read = getattr(stream, "read1", stream.read)
+    carry = b""
+    skipping = False  # inside the rest of an over-long line
     while True:
-        chunk = stream.readline(max_bytes)
+        chunk = read(chunk_size)
         if not chunk:
-            return
-        if not chunk.endswith(b"\n") and len(chunk) >= max_bytes:
-            while True:  # skip the rest of an over-long line
-                rest = stream.readline(max_bytes)
-                if not rest or rest.endswith(b"\n"):
-                    break
-        yield chunk.decode("utf-8", "replace").rstrip("\r\n")
+            break
+        end = chunk.rfind(b"\n")
+        if skipping:
+            if end < 0:
+                continue
+            start = chunk.find(b"\n") + 1
+            block, carry, skipping = chunk[start:end], chunk[end + 1:], False
+            if start > end:  # the long line's end was the chunk's last newline
+                block = None
+        elif end < 0:
+            carry += chunk
+            block = None
+        else:
+            block, carry = carry + chunk[:end], chunk[end + 1:]
+        if block is not None:
+            parts = block.split(b"\n")
+            if max(map(len, parts)) > max_bytes:
+                parts = [p[:max_bytes] for p in parts]
+            text = b"\n".join(parts).decode("utf-8", "replace")
+            if "\r" in text:
+                text = text.replace("\r\n", "\n").removesuffix("\r")
+            yield from text.split("\n")
+        if len(carry) >= max_bytes:
+            yield carry[:max_bytes].decode("utf-8", "replace").removesuffix("\r")
+            carry, skipping = b"", True
+    if carry:
+        yield carry.decode("utf-8", "replace").removesuffix("\r")
 
 
 def classify_lines(lines: Iterable[str]) -> Iterator[LogEvent]:

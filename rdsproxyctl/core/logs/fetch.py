@@ -13,11 +13,13 @@ line, so a proxy that never had a client has none (the error says so).
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rdsproxyctl.core.awserrors import aws_errors
 from rdsproxyctl.core.logs.classify import LogEvent, classifier
@@ -35,6 +37,9 @@ LOOKBACK_MS = 10_000
 #: ``follow``: the wait between polls, doubling while nothing new arrives.
 MIN_POLL_SECONDS = 1.0
 MAX_POLL_SECONDS = 10.0
+
+
+T = TypeVar("T")
 
 
 def log_group(proxy: str) -> str:
@@ -83,6 +88,46 @@ def _group_errors(aws: Aws, proxy: str) -> Iterator[None]:
         raise missing_log_group(aws, proxy) from err
 
 
+def read_ahead(items: Iterable[T], depth: int = 1) -> Iterator[T]:
+    """``items``, produced by a background thread up to ``depth`` items ahead.
+
+    Fetching the next page (an HTTP round trip) then overlaps with the caller's work
+    on the current one; memory holds ``depth + 1`` pages.  The producer's exception
+    is raised here, in the caller's thread; closing this generator (or Ctrl-C in the
+    caller) stops the producer at its next page.
+    """
+    handoff: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        handoff.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            handoff.put(("done", None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            handoff.put(("error", exc))
+
+    threading.Thread(target=produce, name="rdsproxyctl-read-ahead", daemon=True).start()
+    try:
+        while True:
+            kind, item = handoff.get()
+            if kind == "item":
+                yield item
+            elif kind == "done":
+                return
+            else:
+                raise item
+    finally:
+        stop.set()
+
+
 def raw_pages(aws: Aws, proxy: str, *, start: int, end: int | None = None,
               filter_pattern: str | None = None,
               page_size: int = PAGE_SIZE) -> Iterator[list[dict[str, Any]]]:
@@ -98,7 +143,7 @@ def raw_pages(aws: Aws, proxy: str, *, start: int, end: int | None = None,
         params["filterPattern"] = filter_pattern
     client = aws.client("logs")
     with _group_errors(aws, proxy):
-        for page in client.get_paginator("filter_log_events").paginate(**params):
+        for page in read_ahead(client.get_paginator("filter_log_events").paginate(**params)):
             yield page.get("events") or []
 
 
@@ -106,7 +151,7 @@ def _classify_page(raw: list[dict[str, Any]], selection: Selection) -> list[LogE
     classify = classifier().classify
     events = (classify(e.get("message") or "", timestamp=iso_millis(e.get("timestamp", 0)),
                        log_stream=e.get("logStreamName")) for e in raw)
-    return [e for e in events if selection.keep(e)]
+    return list(events) if selection.keeps_all else [e for e in events if selection.keep(e)]
 
 
 def pages(aws: Aws, proxy: str, window: Window, selection: Selection | None = None, *,

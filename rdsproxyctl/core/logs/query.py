@@ -119,6 +119,10 @@ class Selection:
                 raise UsageError(f"--grep {grep!r} is not a valid regular expression: {exc}") from None
         return cls(ids, severity, endpoint or None, regex)
 
+    @property
+    def keeps_all(self) -> bool:
+        return self == Selection()
+
     def keep(self, event: LogEvent) -> bool:
         if self.signatures is not None and event.signature not in self.signatures:
             return False

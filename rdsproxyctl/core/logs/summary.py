@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from rdsproxyctl.core.logs.classify import LogEvent
-from rdsproxyctl.core.logs.signatures import BY_ID, SEVERITY_RANK, UNCLASSIFIED
+from rdsproxyctl.core.logs.signatures import BY_ID, SEVERITY_RANK, SIGNATURES, UNCLASSIFIED
 
-#: ``--fail-on`` values: the lowest severity that makes the summary fail.
-FAIL_ON = ("warn", "error", "none")
+#: The pinning rows (their reasons and digests are ranked).
+_PINNED = frozenset(s.id for s in SIGNATURES if s.id == "pinned" or s.parent == "pinned")
 
 
 @dataclass(frozen=True)
@@ -89,12 +89,13 @@ class Summarizer:
 
     def add(self, event: LogEvent) -> None:
         self._events += 1
-        if event.signature == UNCLASSIFIED:
+        signature = event.signature
+        if signature == UNCLASSIFIED:
             self._unclassified += 1
             return
-        seen = self._seen.get(event.signature)
+        seen = self._seen.get(signature)
         if seen is None:
-            seen = self._seen[event.signature] = _Seen()
+            seen = self._seen[signature] = _Seen()
         seen.count += 1
         ts = event.timestamp
         if ts is not None:
@@ -104,13 +105,16 @@ class Summarizer:
                 seen.last = ts
         fields = event.fields
         if fields:
-            if "user" in fields:
-                self._users[fields["user"]] += 1
-            if event.signature.startswith("pinned"):
-                if "reason" in fields:
-                    self._reasons[fields["reason"]] += 1
-                if "digest" in fields:
-                    self._digests[fields["digest"]] += 1
+            user = fields.get("user")
+            if user is not None:
+                self._users[user] += 1
+            if signature in _PINNED:
+                reason = fields.get("reason")
+                if reason is not None:
+                    self._reasons[reason] += 1
+                digest = fields.get("digest")
+                if digest is not None:
+                    self._digests[digest] += 1
 
     def add_all(self, events: Iterable[LogEvent]) -> Summarizer:
         for event in events:
