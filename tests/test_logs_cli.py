@@ -145,6 +145,9 @@ def test_missing_log_group_of_a_missing_proxy_says_not_found(moto, cli):
     ["logs", "summary", "demo", "--since", "1 fortnight"],
     ["logs", "summary", "demo", "--fail-on", "sometimes"],
     ["logs", "summary"],
+    ["logs", "bad_name!"],
+    ["logs", "summary", "a" * 64],
+    ["logs", "tail", "ends-with-"],
 ])
 def test_bad_input_is_a_usage_error_before_any_aws_call(moto, cli, args):
     # no proxy and no log group exist: a usage error must come first (exit 2, not 3)
@@ -280,3 +283,17 @@ def test_pages_follow_the_paginator(world, aws):
     window = Window.parse("10m")
     sizes = [len(p) for p in fetch.raw_pages(aws, "demo", start=window.start, page_size=3)]
     assert sizes == [3, 3, 1]
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "many.log"
+    path.write_text((CONNECTED + "\n") * 30_000)
+    proc = subprocess.Popen([sys.executable, "-m", "rdsproxyctl", "logs", "classify", str(path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert b"client-connected" in proc.stdout.readline()
+    proc.stdout.close()  # like `| head -1`
+    assert proc.wait(30) == 0
+    assert proc.stderr.read() == b""

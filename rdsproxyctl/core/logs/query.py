@@ -35,6 +35,20 @@ _DURATION_FULL = re.compile(r"\s*(?:\d+(?:\.\d+)?\s*[smhdw]\s*)+", re.IGNORECASE
 TIME_HELP = "a duration back from now (15m, 2h, 1d, 1h30m) or an ISO 8601 time (UTC unless it has an offset)"
 
 
+_PROXY_NAME = re.compile(r"[A-Za-z](?:-?[A-Za-z0-9]+)*")
+
+
+def check_proxy_name(name: str) -> str:
+    """``name`` if it can be a DBProxyName (1-63 ASCII letters, digits and hyphens, a letter
+    first, no trailing or double hyphen); UsageError (exit 2) otherwise."""
+    if not (1 <= len(name) <= 63 and _PROXY_NAME.fullmatch(name)):
+        raise UsageError(
+            f"{name!r} is not a proxy name",
+            hint="1-63 letters, digits and hyphens, starting with a letter, no trailing or "
+                 "double hyphen; `rdsproxyctl list` shows the proxies")
+    return name
+
+
 def parse_time(value: str, *, now: dt.datetime, option: str = "--since") -> dt.datetime:
     """``value`` as an aware UTC datetime; :class:`UsageError` (exit 2) if it is neither form."""
     text = value.strip()
