@@ -49,7 +49,7 @@ _THROTTLED = Fault(
 _EXPIRED = Fault(
     AuthError,
     "the AWS credentials have expired ({code})",
-    "refresh them: `aws sso login`{profile_flag}, or fetch new temporary credentials",
+    "refresh them: `aws sso login{profile_flag}`, or fetch new temporary credentials",
 )
 _REJECTED = Fault(
     AuthError,

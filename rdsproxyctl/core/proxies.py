@@ -18,11 +18,15 @@ from rdsproxyctl.core.models import (
 
 #: Bounded pool for per-proxy look-ups (``list``) and the parallel parts of ``show``.
 MAX_WORKERS = 8
+#: Records per page (RDS allows 20-100): the fewest round trips.
+PAGE_SIZE = 100
 
 
 def _paginate(client: Any, operation: str, key: str, **params: Any) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
-    for page in client.get_paginator(operation).paginate(**params):
+    pages = client.get_paginator(operation).paginate(
+        PaginationConfig={"PageSize": PAGE_SIZE}, **params)
+    for page in pages:
         items.extend(page.get(key) or [])
     return items
 
