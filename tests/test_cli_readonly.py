@@ -190,3 +190,19 @@ def test_quiet_keeps_data_and_errors(world, cli):
     world.make_proxy("demo")
     assert cli("list", "-q", "-o", "json").json()[0]["name"] == "demo"
     assert "not found" in cli("show", "nope", "-q", code=3).stderr
+
+
+def test_show_degrades_when_the_api_lacks_proxy_endpoints(world, cli, monkeypatch):
+    """A plain moto server (or another emulator) may not implement DescribeDBProxyEndpoints."""
+    from moto.rds.responses import RDSResponse
+
+    def not_implemented(self):  # what a plain moto server answers: an HTML error page
+        return 500, {}, "<!doctype html><title>500 Internal Server Error</title>"
+
+    world.make_proxy("demo")
+    monkeypatch.setattr(RDSResponse, "describe_db_proxy_endpoints", not_implemented)
+    out = cli("show", "demo", "-o", "json")
+    data = out.json()
+    assert [e["name"] for e in data["endpoints"]] == ["default"]
+    assert data["endpoints"][0]["endpoint"] == data["proxy"]["endpoint"]
+    assert data["warnings"] and "DescribeDBProxyEndpoints" in out.stderr

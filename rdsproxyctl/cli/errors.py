@@ -47,7 +47,10 @@ def run_guarded(rt: Runtime, func: Callable[..., Any], /, *args: Any, **kwargs: 
         rt.renderer.error("interrupted")
         raise typer.Exit(ExitCode.INTERRUPTED) from None
     except Exception as exc:  # noqa: BLE001 - this is the top-level handler
-        err = to_error(exc, rt)
+        try:
+            err = to_error(exc, rt)
+        except Exception:  # noqa: BLE001 - a bug in the mapping must not hide the error
+            err = None
         if rt.options.debug:
             print_traceback(exc, rt)
         if err is None:

@@ -135,6 +135,11 @@ def iam_action(operation: str, aws_message: str) -> str:
     return operation or "the requested action"
 
 
+#: Codes meaning "this API endpoint does not implement the call" (emulators, old moto).
+UNPARSEABLE = "UnparseableResponse"
+UNSUPPORTED_CODES = frozenset({UNPARSEABLE, "InvalidAction", "NotImplemented"})
+
+
 class _Context(dict):  # type: ignore[type-arg]
     def __missing__(self, key: str) -> str:
         return "?"
@@ -177,6 +182,7 @@ def translate(exc: BaseException, *, region: str | None = None, profile: str | N
         return exc
     try:
         import botocore.exceptions as bx
+        from botocore.parsers import ResponseParserError
     except ImportError:  # pragma: no cover - botocore is a dependency
         return None
     ctx = _Context(region=region or "?", profile_flag=f" --profile {profile}" if profile else "",
@@ -201,6 +207,14 @@ def translate(exc: BaseException, *, region: str | None = None, profile: str | N
         return ConnectionFailure(
             f"cannot reach {where}: {type(exc).__name__}",
             hint="check --endpoint-url / AWS_ENDPOINT_URL, the network, and any HTTPS proxy",
+        )
+    if isinstance(exc, ResponseParserError):
+        where = endpoint_url or "the AWS endpoint"
+        return AwsApiError(
+            f"{where} answered with something that is not an AWS API response",
+            code=UNPARSEABLE,
+            hint="check --endpoint-url / AWS_ENDPOINT_URL: is it an AWS-compatible API that "
+                 "implements this call?",
         )
     if isinstance(exc, bx.ParamValidationError):
         return UsageError(redact_text(str(exc)).replace("\n", " "))

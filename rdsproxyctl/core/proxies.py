@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from rdsproxyctl.core.aws import Aws
-from rdsproxyctl.core.awserrors import aws_errors
+from rdsproxyctl.core.awserrors import UNSUPPORTED_CODES, aws_errors
 from rdsproxyctl.core.models import (
     Proxy,
     ProxyDetails,
@@ -14,7 +14,9 @@ from rdsproxyctl.core.models import (
     ProxySummary,
     Target,
     TargetGroup,
+    default_endpoint,
 )
+from rdsproxyctl.errors import AwsApiError
 
 #: Bounded pool for per-proxy look-ups (``list``) and the parallel parts of ``show``.
 MAX_WORKERS = 8
@@ -94,10 +96,20 @@ def describe(aws: Aws, name: str) -> ProxyDetails:
         targets = pool.submit(get_targets, aws, name)
         endpoints = pool.submit(get_endpoints, aws, name)
         tags = pool.submit(get_tags, aws, proxy.arn)
+        warnings: list[str] = []
+        try:
+            endpoint_list = endpoints.result()
+        except AwsApiError as err:
+            if err.code not in UNSUPPORTED_CODES:
+                raise
+            endpoint_list = [default_endpoint(proxy)]
+            warnings.append("this API endpoint does not implement DescribeDBProxyEndpoints: "
+                            "only the default endpoint is shown")
         return ProxyDetails(
             proxy=proxy,
             target_group=group.result(),
             targets=targets.result(),
-            endpoints=endpoints.result(),
+            endpoints=endpoint_list,
             tags=tags.result(),
+            warnings=warnings,
         )
