@@ -30,13 +30,17 @@ def all_command_paths() -> list[list[str]]:
     import typer
 
     paths: list[list[str]] = [[]]
+    root = typer.main.get_command(app)
+    ctx = typer.Context(root)
 
     def walk(cmd, prefix):
-        for name, sub in getattr(cmd, "commands", {}).items():
+        if not hasattr(cmd, "list_commands"):
+            return
+        for name in cmd.list_commands(ctx):
             paths.append([*prefix, name])
-            walk(sub, [*prefix, name])
+            walk(cmd.get_command(ctx, name), [*prefix, name])
 
-    walk(typer.main.get_command(app), [])
+    walk(root, [])
     return paths
 
 
@@ -63,3 +67,16 @@ def test_installed_console_script_runs():
     module = subprocess.run([sys.executable, "-m", "rdsproxyctl", "--version"],
                             capture_output=True, text=True)
     assert module.stdout == version.stdout
+
+
+def test_a_command_imports_only_its_own_module():
+    probe = (
+        "import sys\n"
+        "from rdsproxyctl.cli.app import main\n"
+        "sys.argv = ['rdsproxyctl', '--version']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith('rdsproxyctl.cli.')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout
+    loaded = eval(out.strip().splitlines()[-1])
+    assert "rdsproxyctl.cli.proxies" not in loaded, loaded
