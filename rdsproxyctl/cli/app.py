@@ -46,6 +46,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "list": ("rdsproxyctl.cli.proxies",),
     "show": ("rdsproxyctl.cli.proxies",),
     "targets": ("rdsproxyctl.cli.proxies",),
+    "token": ("rdsproxyctl.cli.token",),
 }
 
 

@@ -9,10 +9,10 @@ so the message can name what was not found.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+
+from rdsproxyctl.core.aws import aws_errors  # noqa: F401 - re-exported: the usual import
 
 from rdsproxyctl.core.redact import redact_text
 from rdsproxyctl.errors import (
@@ -219,17 +219,3 @@ def translate(exc: BaseException, *, region: str | None = None, profile: str | N
     if isinstance(exc, bx.ParamValidationError):
         return UsageError(redact_text(str(exc)).replace("\n", " "))
     return None
-
-
-@contextmanager
-def aws_errors(aws: Any, **subject: str) -> Iterator[None]:
-    """Re-raise any botocore failure inside the block as our error, naming ``subject``."""
-    try:
-        yield
-    except Exception as exc:  # noqa: BLE001 - re-raised below when not ours
-        s = aws.settings
-        err = translate(exc, region=aws.region_or_none, profile=s.profile,
-                        endpoint_url=s.endpoint_url, **subject)
-        if err is None or err is exc:
-            raise
-        raise err from exc
