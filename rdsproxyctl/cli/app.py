@@ -47,6 +47,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "show": ("rdsproxyctl.cli.proxies",),
     "targets": ("rdsproxyctl.cli.proxies",),
     "token": ("rdsproxyctl.cli.token",),
+    "connect": ("rdsproxyctl.cli.connect",),
 }
 
 

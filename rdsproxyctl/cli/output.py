@@ -305,6 +305,20 @@ class Renderer:
             self._message("hint: ", "cyan", hint)
 
     @contextlib.contextmanager
+    def progress(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
+        """A progress bar on a terminal (stderr); silent otherwise.  Yields ``update(done)``."""
+        if self.quiet or not self.is_terminal(self.stderr):
+            yield lambda _done: None
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        with Progress("[progress.description]{task.description}", BarColumn(),
+                      MofNCompleteColumn(), TimeElapsedColumn(), console=self._console("err"),
+                      transient=True) as bar:
+            task = bar.add_task(description, total=total)
+            yield lambda done: bar.update(task, completed=done)
+
+    @contextlib.contextmanager
     def status(self, message: str) -> Iterator[Callable[[str], None]]:
         """Progress for a long wait: a spinner with elapsed time on a terminal,
         one line per change otherwise.  Yields ``update(new_message)``."""

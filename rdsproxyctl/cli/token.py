@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 from enum import Enum
 from typing import Annotated, Optional
@@ -23,11 +22,6 @@ class TokenFormat(str, Enum):
 
 def register(app: typer.Typer) -> None:
     command(app, "token")(token_cmd)
-
-
-def sslrootcert(ca_bundle: str | None) -> str:
-    """--ca-bundle, then PGSSLROOTCERT (the sandbox sets it), then the OS trust store."""
-    return ca_bundle or os.environ.get("PGSSLROOTCERT") or "system"
 
 
 def token_cmd(
@@ -70,6 +64,7 @@ def token_cmd(
           --region eu-west-1 --user app      # no API call at all
     """
     from rdsproxyctl.core import tokens
+    from rdsproxyctl.core.db import sslrootcert
 
     if not user:
         raise UsageError("--user is required: the database user the token is for")
