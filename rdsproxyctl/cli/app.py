@@ -48,6 +48,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "targets": ("rdsproxyctl.cli.proxies",),
     "token": ("rdsproxyctl.cli.token",),
     "connect": ("rdsproxyctl.cli.connect",),
+    "diagnose": ("rdsproxyctl.cli.diagnose",),
 }
 
 
