@@ -184,6 +184,12 @@ def diagnose_proxy(aws: Any, lookups: Lookups, name: str, options: Options,
     started = time.perf_counter()
     before = count_calls() if count_calls else None
     ctx = Context(aws=aws, lookups=lookups, proxy_name=name, options=options)
+    from rdsproxyctl.core.diagnose import data
+
+    try:
+        data.proxy(ctx)  # an unknown proxy is an error (exit 3), not a report of SKIPs
+    except AccessDenied:
+        pass  # each check will SKIP naming the action
     findings: list[Finding] = []
     for d in selected(options):
         findings.extend(_run_one(ctx, d))
