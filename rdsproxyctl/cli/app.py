@@ -50,9 +50,10 @@ app.callback()(root_callback(VersionOption))
 
 
 def _register() -> None:
-    from rdsproxyctl.cli import proxies
+    from rdsproxyctl.cli import lifecycle, proxies
 
     proxies.register(app)
+    lifecycle.register(app)
 
 
 _register()
