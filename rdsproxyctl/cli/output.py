@@ -194,6 +194,7 @@ class Renderer:
                 force_terminal=terminal,
                 no_color=not self.color,
                 highlight=False,
+                emoji=False,  # ARNs hold ":secret:", which rich would render as an emoji
                 soft_wrap=not terminal,
             )
             self._consoles[which] = console
