@@ -8,7 +8,15 @@ import typer
 
 from rdsproxyctl.cli.groups import group_with_default
 from rdsproxyctl.cli.output import Table, View
-from rdsproxyctl.cli.plans import DEFAULT_TIMEOUT, DryRun, Timeout, WaitOff, confirm, run_plan
+from rdsproxyctl.cli.plans import (
+    DEFAULT_TIMEOUT,
+    DryRun,
+    Timeout,
+    WaitOff,
+    confirm,
+    run_plan,
+    wait_options,
+)
 from rdsproxyctl.cli.runtime import Runtime, command
 
 ProxyName = Annotated[str, typer.Argument(help="The proxy's name (DBProxyName).",
@@ -77,6 +85,7 @@ def create_cmd(
       rdsproxyctl endpoints create demo demo-other-vpc --subnets subnet-x,subnet-y \\
           --security-groups sg-1 --wait
     """
+    options = wait_options(timeout)
     from rdsproxyctl.core import lifecycle
     from rdsproxyctl.core import validate as v
 
@@ -84,7 +93,7 @@ def create_cmd(
         rt.aws, name, endpoint, role=role, subnets=v.split_list(subnets) or None,
         security_groups=v.split_list(security_groups) or None, tags=v.parse_tags(tag),
         if_not_exists=if_not_exists)
-    run_plan(rt, plan, dry_run=dry_run, wait=wait, timeout=timeout)
+    run_plan(rt, plan, dry_run=dry_run, wait=wait, options=options)
 
 
 def delete_cmd(
@@ -105,9 +114,10 @@ def delete_cmd(
 
       rdsproxyctl endpoints delete demo demo-ro --yes
     """
+    options = wait_options(timeout)
     from rdsproxyctl.core import lifecycle
 
     plan = lifecycle.endpoint_delete_plan(rt.aws, name, endpoint, if_exists=if_exists)
     if not dry_run and not plan.no_changes:
         confirm(rt, f"Delete endpoint {endpoint} of proxy {name}?", yes=yes)
-    run_plan(rt, plan, dry_run=dry_run, wait=wait, timeout=timeout)
+    run_plan(rt, plan, dry_run=dry_run, wait=wait, options=options)

@@ -7,7 +7,14 @@ from typing import Annotated, Optional
 import typer
 
 from rdsproxyctl.cli.output import Fields, Table, View
-from rdsproxyctl.cli.plans import DEFAULT_TIMEOUT, DryRun, Timeout, WaitOn, run_plan
+from rdsproxyctl.cli.plans import (
+    DEFAULT_TIMEOUT,
+    DryRun,
+    Timeout,
+    WaitOn,
+    run_plan,
+    wait_options,
+)
 from rdsproxyctl.cli.runtime import Runtime, command
 
 ProxyName = Annotated[str, typer.Argument(help="The proxy's name (DBProxyName).",
@@ -48,10 +55,11 @@ def enable_cmd(
 
       rdsproxyctl iam enable demo --dry-run -o json
     """
+    options = wait_options(timeout)
     from rdsproxyctl.core import lifecycle
 
     run_plan(rt, lifecycle.iam_plan(rt.aws, name, enable=True, mode=mode), dry_run=dry_run,
-             wait=wait, timeout=timeout)
+             wait=wait, options=options)
 
 
 def disable_cmd(
@@ -67,10 +75,11 @@ def disable_cmd(
 
       rdsproxyctl iam disable demo
     """
+    options = wait_options(timeout)
     from rdsproxyctl.core import lifecycle
 
     run_plan(rt, lifecycle.iam_plan(rt.aws, name, enable=False), dry_run=dry_run, wait=wait,
-             timeout=timeout)
+             options=options)
 
 
 def status_view(status: object) -> View:

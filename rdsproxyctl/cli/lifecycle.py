@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from rdsproxyctl.cli.plans import (
+    wait_options,
     DEFAULT_TIMEOUT,
     DryRun,
     Timeout,
@@ -147,6 +148,7 @@ def create_cmd(
 
       rdsproxyctl create demo --secret ARN --role ARN --subnets A,B --if-not-exists --no-wait
     """
+    options = wait_options(timeout)
     from rdsproxyctl.core import lifecycle
     from rdsproxyctl.core import validate as v
     from rdsproxyctl.core.spec import AuthSpec, ProxySpec, TargetSpec
@@ -188,7 +190,7 @@ def create_cmd(
         raise UsageError("--role-name goes with --create-role")
     plan = lifecycle.create_plan(rt.aws, spec, create_role=role_request,
                                  if_not_exists=if_not_exists)
-    run_plan(rt, plan, dry_run=dry_run, wait=wait, timeout=timeout)
+    run_plan(rt, plan, dry_run=dry_run, wait=wait, options=options)
 
 
 def apply_cmd(
@@ -214,12 +216,13 @@ def apply_cmd(
 
       rdsproxyctl apply proxy.toml --dry-run -o json | jq '.changes'
     """
+    options = wait_options(timeout)
     from rdsproxyctl.core import lifecycle
     from rdsproxyctl.core.spec import load_spec
 
     spec = load_spec(spec_file)
     run_plan(rt, lifecycle.apply_plan(rt.aws, spec), dry_run=dry_run, wait=wait,
-             timeout=timeout)
+             options=options)
 
 
 def modify_cmd(
@@ -273,6 +276,7 @@ def modify_cmd(
 
       rdsproxyctl modify demo --new-name demo-blue --no-wait
     """
+    options = wait_options(timeout)
     from rdsproxyctl.core import lifecycle
     from rdsproxyctl.core.validate import split_list
 
@@ -284,7 +288,7 @@ def modify_cmd(
         remove_secrets=split_list(remove_secret), iam_auth=iam_auth,
         client_password_auth_type=client_password_auth_type)
     run_plan(rt, lifecycle.modify_plan(rt.aws, name, req), dry_run=dry_run, wait=wait,
-             timeout=timeout)
+             options=options)
 
 
 def pool_cmd(
@@ -309,12 +313,13 @@ def pool_cmd(
 
       rdsproxyctl pool demo --init-query ''
     """
+    options = wait_options(timeout)
     from rdsproxyctl.core import lifecycle
 
     pool = _pool_spec(max_connections_percent, max_idle_connections_percent, borrow_timeout,
                       init_query, session_pinning_filter)
     run_plan(rt, lifecycle.pool_plan(rt.aws, name, pool), dry_run=dry_run, wait=wait,
-             timeout=timeout)
+             options=options)
 
 
 def delete_cmd(
@@ -341,9 +346,10 @@ def delete_cmd(
 
       rdsproxyctl delete demo --yes --if-exists
     """
+    options = wait_options(timeout)
     from rdsproxyctl.core import lifecycle
 
     plan = lifecycle.delete_plan(rt.aws, name, if_exists=if_exists)
     if not dry_run and not plan.no_changes:
         confirm(rt, f"Delete proxy {name} in {rt.aws.region}?", yes=yes)
-    run_plan(rt, plan, dry_run=dry_run, wait=wait, timeout=timeout)
+    run_plan(rt, plan, dry_run=dry_run, wait=wait, options=options)

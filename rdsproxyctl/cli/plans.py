@@ -103,11 +103,15 @@ def plan_view(outcome: Outcome) -> View:
 
 
 def run_plan(rt: Any, plan: Plan, *, dry_run: bool, wait: bool = True,
-             timeout: float = DEFAULT_TIMEOUT) -> Outcome:
-    """Print ``plan`` (``--dry-run``) or run it, with warnings and progress on stderr."""
+             options: Any = None) -> Outcome:
+    """Print ``plan`` (``--dry-run``) or run it, with warnings and progress on stderr.
+
+    ``options`` come from :func:`wait_options`, called by the command before it
+    builds the plan so a bad --timeout is refused before any API call.
+    """
     from rdsproxyctl.core.plan import execute
 
-    options = wait_options(timeout)
+    options = options or wait_options(DEFAULT_TIMEOUT)
     for warning in plan.warnings:
         rt.renderer.warn(warning)
     if dry_run or plan.no_changes:

@@ -9,7 +9,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from rdsproxyctl.cli.plans import DEFAULT_TIMEOUT, DryRun, Timeout, WaitOff, run_plan
+from rdsproxyctl.cli.plans import (
+    DEFAULT_TIMEOUT,
+    DryRun,
+    Timeout,
+    WaitOff,
+    run_plan,
+    wait_options,
+)
 from rdsproxyctl.cli.runtime import Runtime, command
 
 ProxyName = Annotated[str, typer.Argument(help="The proxy's name (DBProxyName).",
@@ -44,11 +51,12 @@ def add_cmd(
 
       rdsproxyctl targets add demo --db-cluster aurora-1 --dry-run
     """
+    options = wait_options(timeout)
     from rdsproxyctl.core import lifecycle
 
     plan = lifecycle.targets_plan(rt.aws, name, add=True, instance=db_instance,
                                   cluster=db_cluster)
-    run_plan(rt, plan, dry_run=dry_run, wait=wait, timeout=timeout)
+    run_plan(rt, plan, dry_run=dry_run, wait=wait, options=options)
 
 
 def remove_cmd(
@@ -66,8 +74,9 @@ def remove_cmd(
 
       rdsproxyctl targets remove demo --db-instance db1
     """
+    options = wait_options(timeout)
     from rdsproxyctl.core import lifecycle
 
     plan = lifecycle.targets_plan(rt.aws, name, add=False, instance=db_instance,
                                   cluster=db_cluster)
-    run_plan(rt, plan, dry_run=dry_run, wait=wait, timeout=timeout)
+    run_plan(rt, plan, dry_run=dry_run, wait=wait, options=options)

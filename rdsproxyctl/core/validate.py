@@ -210,11 +210,11 @@ def lookup_subnets(aws: Any, subnets: list[str], what: str = "the proxy") -> str
     """The subnets exist, in one VPC, spanning two or more AZs; returns the VPC id."""
     from rdsproxyctl.core.awserrors import aws_errors
 
-    try:
-        with aws_errors(aws):
-            rows = aws.client("ec2").describe_subnets(SubnetIds=subnets)["Subnets"]
-    except (NotFound, UsageError) as err:  # InvalidSubnetID.NotFound / .Malformed
-        raise UsageError(f"subnet look-up failed: {err.message}") from None
+    # A filter (not SubnetIds) returns the subnets that exist, so the message can name
+    # the one that does not.
+    with aws_errors(aws):
+        rows = aws.client("ec2").describe_subnets(
+            Filters=[{"Name": "subnet-id", "Values": list(subnets)}])["Subnets"]
     found = {r["SubnetId"]: r for r in rows}
     missing = [s for s in subnets if s not in found]
     if missing:
