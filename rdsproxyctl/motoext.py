@@ -52,9 +52,10 @@ _installed = False
 
 # -- faults, with the codes of botocore's RDS model ------------------------------------
 def _fault(code: str, message: str, status: int = 400) -> RDSClientError:
-    err = RDSClientError(code, message)
-    err.code = status
-    return err
+    # moto's ServiceException.code is the AWS error code; the HTTP status comes from the
+    # error shape in botocore's model (``status`` is kept for the callers' signature).
+    # Setting ``code`` to the status made every fault reach clients as Code "400"/"404".
+    return RDSClientError(code, message)
 
 
 def proxy_not_found(name: str) -> RDSClientError:
@@ -644,6 +645,21 @@ def set_proxy_status(account_id: str, region: str, proxy_name: str, status: str,
             proxy._rpc_transition = (status, reads)
 
 
+# -- tags on proxy endpoints (issue 4) --------------------------------------------------------
+_orig_get_resource_for_tagging = RDSBackend._get_resource_for_tagging
+
+
+def _get_resource_for_tagging(self: RDSBackend, arn: str) -> Any:
+    """Add/List/RemoveTags also take proxy endpoint ARNs, as AWS's do."""
+    if ":db-proxy-endpoint:" in arn:
+        for ep in _endpoints(self).values():
+            if ep.arn == arn:
+                return ep
+        raise _fault("DBProxyEndpointNotFoundFault",
+                     f"The DB proxy endpoint with ARN {arn} doesn't exist.", 404)
+    return _orig_get_resource_for_tagging(self, arn)
+
+
 # -- install -------------------------------------------------------------------------------
 def install() -> None:
     """Patch moto's RDS classes (idempotent).  Call before making clients or servers."""
@@ -659,6 +675,7 @@ def install() -> None:
         DBProxyTargetGroup.connection_pool_config = property(  # type: ignore[assignment]
             _connection_pool_config)
         rds_exceptions.DBProxyQuotaExceededFault.__init__ = _quota_init  # type: ignore[method-assign]
+        RDSBackend._get_resource_for_tagging = _get_resource_for_tagging  # type: ignore[method-assign]
         for name, func in {
             "create_db_proxy": create_db_proxy,
             "modify_db_proxy": modify_db_proxy,
