@@ -114,7 +114,7 @@ FAULTS: dict[str, Fault] = {
     # a name already taken or a target already there is a value conflict (2); limits and
     # states AWS refuses are failed preconditions (1).
     "DBProxyAlreadyExistsFault": Fault(
-        UsageError, "a proxy named {proxy} already exists in {region}",
+        UsageError, "a proxy with that name already exists in {region}: {aws_message}",
         "`rdsproxyctl create --if-not-exists` succeeds when it does; `rdsproxyctl modify` or "
         "`apply` change it; or choose another name"),
     "DBProxyQuotaExceededFault": Fault(
