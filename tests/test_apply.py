@@ -237,3 +237,16 @@ def test_example_parses_to_the_documented_values():
     assert [t.key for t in spec.targets or []] == [("cluster", "app-cluster")]
     assert [(e.name, e.target_role) for e in spec.endpoints or []] == [("app-proxy-ro",
                                                                         "READ_ONLY")]
+
+
+def test_apply_idle_percent_above_the_current_max_is_refused(spec_world, cli, api_calls,
+                                                             tmp_path):
+    cli("apply", str(write_spec(tmp_path, spec_world)))
+    text = example_spec().replace("max_connections_percent = 70              "
+                                  "# 1-100: leave headroom for other clients\n", "")
+    text = text.replace("max_idle_connections_percent = 35", "max_idle_connections_percent = 75")
+    api_calls.clear()
+    out = cli("apply", str(write_spec(tmp_path, spec_world, text=text)), code=2)
+    assert ("max idle connections percent (75) cannot exceed max connections percent (70) "
+            "of app-proxy") in out.stderr
+    assert api_calls.mutating == []

@@ -85,9 +85,10 @@ def create_cmd(
       rdsproxyctl endpoints create demo demo-other-vpc --subnets subnet-x,subnet-y \\
           --security-groups sg-1 --wait
     """
-    options = wait_options(timeout)
     from rdsproxyctl.core import lifecycle
     from rdsproxyctl.core import validate as v
+
+    options = wait_options(timeout)
 
     plan = lifecycle.endpoint_create_plan(
         rt.aws, name, endpoint, role=role, subnets=v.split_list(subnets) or None,
@@ -114,8 +115,9 @@ def delete_cmd(
 
       rdsproxyctl endpoints delete demo demo-ro --yes
     """
-    options = wait_options(timeout)
     from rdsproxyctl.core import lifecycle
+
+    options = wait_options(timeout)
 
     plan = lifecycle.endpoint_delete_plan(rt.aws, name, endpoint, if_exists=if_exists)
     if not dry_run and not plan.no_changes:

@@ -55,8 +55,9 @@ def enable_cmd(
 
       rdsproxyctl iam enable demo --dry-run -o json
     """
-    options = wait_options(timeout)
     from rdsproxyctl.core import lifecycle
+
+    options = wait_options(timeout)
 
     run_plan(rt, lifecycle.iam_plan(rt.aws, name, enable=True, mode=mode), dry_run=dry_run,
              wait=wait, options=options)
@@ -75,8 +76,9 @@ def disable_cmd(
 
       rdsproxyctl iam disable demo
     """
-    options = wait_options(timeout)
     from rdsproxyctl.core import lifecycle
+
+    options = wait_options(timeout)
 
     run_plan(rt, lifecycle.iam_plan(rt.aws, name, enable=False), dry_run=dry_run, wait=wait,
              options=options)

@@ -148,10 +148,11 @@ def create_cmd(
 
       rdsproxyctl create demo --secret ARN --role ARN --subnets A,B --if-not-exists --no-wait
     """
-    options = wait_options(timeout)
     from rdsproxyctl.core import lifecycle
     from rdsproxyctl.core import validate as v
     from rdsproxyctl.core.spec import AuthSpec, ProxySpec, TargetSpec
+
+    options = wait_options(timeout)
 
     secrets = v.split_list(secret)
     spec = ProxySpec(
@@ -216,9 +217,10 @@ def apply_cmd(
 
       rdsproxyctl apply proxy.toml --dry-run -o json | jq '.changes'
     """
-    options = wait_options(timeout)
     from rdsproxyctl.core import lifecycle
     from rdsproxyctl.core.spec import load_spec
+
+    options = wait_options(timeout)
 
     spec = load_spec(spec_file)
     run_plan(rt, lifecycle.apply_plan(rt.aws, spec), dry_run=dry_run, wait=wait,
@@ -276,9 +278,10 @@ def modify_cmd(
 
       rdsproxyctl modify demo --new-name demo-blue --no-wait
     """
-    options = wait_options(timeout)
     from rdsproxyctl.core import lifecycle
     from rdsproxyctl.core.validate import split_list
+
+    options = wait_options(timeout)
 
     req = lifecycle.ModifyRequest(
         require_tls=require_tls, idle_client_timeout=idle_client_timeout,
@@ -313,8 +316,9 @@ def pool_cmd(
 
       rdsproxyctl pool demo --init-query ''
     """
-    options = wait_options(timeout)
     from rdsproxyctl.core import lifecycle
+
+    options = wait_options(timeout)
 
     pool = _pool_spec(max_connections_percent, max_idle_connections_percent, borrow_timeout,
                       init_query, session_pinning_filter)
@@ -346,8 +350,9 @@ def delete_cmd(
 
       rdsproxyctl delete demo --yes --if-exists
     """
-    options = wait_options(timeout)
     from rdsproxyctl.core import lifecycle
+
+    options = wait_options(timeout)
 
     plan = lifecycle.delete_plan(rt.aws, name, if_exists=if_exists)
     if not dry_run and not plan.no_changes:

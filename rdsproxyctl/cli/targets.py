@@ -51,8 +51,9 @@ def add_cmd(
 
       rdsproxyctl targets add demo --db-cluster aurora-1 --dry-run
     """
-    options = wait_options(timeout)
     from rdsproxyctl.core import lifecycle
+
+    options = wait_options(timeout)
 
     plan = lifecycle.targets_plan(rt.aws, name, add=True, instance=db_instance,
                                   cluster=db_cluster)
@@ -74,8 +75,9 @@ def remove_cmd(
 
       rdsproxyctl targets remove demo --db-instance db1
     """
-    options = wait_options(timeout)
     from rdsproxyctl.core import lifecycle
+
+    options = wait_options(timeout)
 
     plan = lifecycle.targets_plan(rt.aws, name, add=False, instance=db_instance,
                                   cluster=db_cluster)

@@ -157,6 +157,10 @@ def _plan_pool(b: _Builder, spec: ProxySpec, current: dict[str, Any], creating: 
         b.change("create" if creating else "update", "target_group default", attr,
                  None if creating else old, new)
     eff_max = pool.max_connections_percent or current.get("max_connections_percent")
+    if pool.max_idle_connections_percent is not None and eff_max is not None and \
+            pool.max_idle_connections_percent > eff_max:
+        raise UsageError(f"max idle connections percent ({pool.max_idle_connections_percent}) "
+                         f"cannot exceed max connections percent ({eff_max}) of {b.name}")
     idle = current.get("max_idle_connections_percent")
     if pool.max_idle_connections_percent is None and eff_max is not None and idle is not None \
             and idle > eff_max:
