@@ -180,6 +180,7 @@ MODIFY_STATIC = [
     (["--iam", "maybe"], "IAM auth 'maybe' is not one of"),
     (["--add-secret", "nope"], "'nope' is not a Secrets Manager secret ARN"),
     (["--role", "role/x"], "is not an IAM role ARN"),
+    (["--security-groups", ","], "--security-groups needs at least one security group id"),
     ([], "nothing to change"),
 ]
 

@@ -566,6 +566,8 @@ class ModifyRequest:
                       "idle client timeout (seconds)")
         if self.role_arn:
             v.check_role_arn(self.role_arn)
+        if self.security_groups is not None and not self.security_groups:
+            raise UsageError("--security-groups needs at least one security group id")
         for arn in [*self.add_secrets, *self.remove_secrets]:
             v.check_secret_arn(arn)
         both = set(self.add_secrets) & set(self.remove_secrets)
