@@ -47,7 +47,10 @@ def run_guarded(rt: Runtime, func: Callable[..., Any], /, *args: Any, **kwargs: 
         rt.renderer.error("interrupted")
         raise typer.Exit(ExitCode.INTERRUPTED) from None
     except Exception as exc:  # noqa: BLE001 - this is the top-level handler
-        err = to_error(exc, rt)
+        try:
+            err = to_error(exc, rt)
+        except Exception:  # noqa: BLE001 - a bug in the mapping must not hide the error
+            err = None
         if rt.options.debug:
             print_traceback(exc, rt)
         if err is None:
@@ -60,7 +63,7 @@ def run_guarded(rt: Runtime, func: Callable[..., Any], /, *args: Any, **kwargs: 
         raise typer.Exit(err.exit_code) from None
     finally:
         if handler is not None:
-            logging.getLogger("rdsproxyctl").removeHandler(handler)
+            detach_debug_log(handler)
 
 
 def attach_debug_log(rt: Runtime) -> logging.Handler:
@@ -68,6 +71,13 @@ def attach_debug_log(rt: Runtime) -> logging.Handler:
     logger = logging.getLogger("rdsproxyctl")
     handler = logging.StreamHandler(rt.renderer.stderr)
     handler.setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
+    handler._previous_level = logger.level  # type: ignore[attr-defined]
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
     return handler
+
+
+def detach_debug_log(handler: logging.Handler) -> None:
+    logger = logging.getLogger("rdsproxyctl")
+    logger.removeHandler(handler)
+    logger.setLevel(getattr(handler, "_previous_level", logging.NOTSET))

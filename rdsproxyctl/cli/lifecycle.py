@@ -1,8 +1,9 @@
 """Create and change proxies: ``create``, ``apply``, ``modify``, ``pool``, ``delete``.
 
-Registers the rest of issue 4's commands too (``iam``, ``endpoints``, ``targets
-add|remove``) so cli/app.py needs one line.  Every command here builds a plan in
-core (rdsproxyctl.core.lifecycle) and hands it to cli/plans.run_plan.
+The rest of issue 4's commands live in cli/iam.py, cli/endpoints.py and cli/targets.py
+(COMMANDS in cli/app.py maps each top-level command to its module).  Every command
+here builds a plan in core (rdsproxyctl.core.lifecycle) and hands it to
+cli/plans.run_plan.
 """
 
 from __future__ import annotations
@@ -49,16 +50,11 @@ Pinning = Annotated[Optional[list[str]], typer.Option(
 
 
 def register(app: typer.Typer) -> None:
-    from rdsproxyctl.cli import endpoints, iam, targets
-
     command(app, "create")(create_cmd)
     command(app, "apply")(apply_cmd)
     command(app, "modify")(modify_cmd)
     command(app, "pool")(pool_cmd)
     command(app, "delete")(delete_cmd)
-    iam.register(app)
-    endpoints.register(app)
-    targets.register(app)
 
 
 def _pool_spec(max_conns: int | None, max_idle: int | None, borrow: int | None,

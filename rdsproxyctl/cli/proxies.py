@@ -143,7 +143,10 @@ def show_cmd(name: ProxyName, rt: Runtime) -> None:
 
       rdsproxyctl show my-proxy -o tsv | awk -F'\\t' '$1=="proxy.status" {print $2}'
     """
-    rt.renderer.emit(show_view(core.describe(rt.aws, name)))
+    details = core.describe(rt.aws, name)
+    for warning in details.warnings:
+        rt.renderer.warn(warning)
+    rt.renderer.emit(show_view(details))
 
 
 def targets_list_cmd(name: ProxyName, rt: Runtime) -> None:

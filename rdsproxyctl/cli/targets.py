@@ -28,10 +28,18 @@ DbCluster = Annotated[Optional[str], typer.Option(
 
 
 def register(app: typer.Typer) -> None:  # noqa: ARG001 - the group lives in cli/proxies.py
+    """Add ``add`` and ``remove`` to cli/proxies.py's ``targets`` group (once per process).
+
+    COMMANDS in cli/app.py lists ("rdsproxyctl.cli.proxies", "rdsproxyctl.cli.targets")
+    for ``targets``: proxies registers the group on the app, this module its two commands.
+    """
     from rdsproxyctl.cli.proxies import targets_app
 
-    command(targets_app, "add")(add_cmd)
-    command(targets_app, "remove")(remove_cmd)
+    have = {c.name for c in targets_app.registered_commands}
+    if "add" not in have:
+        command(targets_app, "add")(add_cmd)
+    if "remove" not in have:
+        command(targets_app, "remove")(remove_cmd)
 
 
 def add_cmd(

@@ -9,10 +9,10 @@ so the message can name what was not found.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+
+from rdsproxyctl.core.aws import aws_errors  # noqa: F401 - re-exported: the usual import
 
 from rdsproxyctl.core.redact import redact_text
 from rdsproxyctl.errors import (
@@ -49,7 +49,7 @@ _THROTTLED = Fault(
 _EXPIRED = Fault(
     AuthError,
     "the AWS credentials have expired ({code})",
-    "refresh them: `aws sso login`{profile_flag}, or fetch new temporary credentials",
+    "refresh them: `aws sso login{profile_flag}`, or fetch new temporary credentials",
 )
 _REJECTED = Fault(
     AuthError,
@@ -183,6 +183,11 @@ def iam_action(operation: str, aws_message: str) -> str:
     return operation or "the requested action"
 
 
+#: Codes meaning "this API endpoint does not implement the call" (emulators, old moto).
+UNPARSEABLE = "UnparseableResponse"
+UNSUPPORTED_CODES = frozenset({UNPARSEABLE, "InvalidAction", "NotImplemented"})
+
+
 class _Context(dict):  # type: ignore[type-arg]
     def __missing__(self, key: str) -> str:
         return "?"
@@ -225,6 +230,7 @@ def translate(exc: BaseException, *, region: str | None = None, profile: str | N
         return exc
     try:
         import botocore.exceptions as bx
+        from botocore.parsers import ResponseParserError
     except ImportError:  # pragma: no cover - botocore is a dependency
         return None
     ctx = _Context(region=region or "?", profile_flag=f" --profile {profile}" if profile else "",
@@ -250,20 +256,14 @@ def translate(exc: BaseException, *, region: str | None = None, profile: str | N
             f"cannot reach {where}: {type(exc).__name__}",
             hint="check --endpoint-url / AWS_ENDPOINT_URL, the network, and any HTTPS proxy",
         )
+    if isinstance(exc, ResponseParserError):
+        where = endpoint_url or "the AWS endpoint"
+        return AwsApiError(
+            f"{where} answered with something that is not an AWS API response",
+            code=UNPARSEABLE,
+            hint="check --endpoint-url / AWS_ENDPOINT_URL: is it an AWS-compatible API that "
+                 "implements this call?",
+        )
     if isinstance(exc, bx.ParamValidationError):
         return UsageError(redact_text(str(exc)).replace("\n", " "))
     return None
-
-
-@contextmanager
-def aws_errors(aws: Any, **subject: str) -> Iterator[None]:
-    """Re-raise any botocore failure inside the block as our error, naming ``subject``."""
-    try:
-        yield
-    except Exception as exc:  # noqa: BLE001 - re-raised below when not ours
-        s = aws.settings
-        err = translate(exc, region=aws.region_or_none, profile=s.profile,
-                        endpoint_url=s.endpoint_url, **subject)
-        if err is None or err is exc:
-            raise
-        raise err from exc
