@@ -643,6 +643,21 @@ def set_proxy_status(account_id: str, region: str, proxy_name: str, status: str,
             proxy._rpc_transition = (status, reads)
 
 
+# -- tags on proxy endpoints (issue 4) --------------------------------------------------------
+_orig_get_resource_for_tagging = RDSBackend._get_resource_for_tagging
+
+
+def _get_resource_for_tagging(self: RDSBackend, arn: str) -> Any:
+    """Add/List/RemoveTags also take proxy endpoint ARNs, as AWS's do."""
+    if ":db-proxy-endpoint:" in arn:
+        for ep in _endpoints(self).values():
+            if ep.arn == arn:
+                return ep
+        raise _fault("DBProxyEndpointNotFoundFault",
+                     f"The DB proxy endpoint with ARN {arn} doesn't exist.")
+    return _orig_get_resource_for_tagging(self, arn)
+
+
 # -- install -------------------------------------------------------------------------------
 def install() -> None:
     """Patch moto's RDS classes (idempotent).  Call before making clients or servers."""
@@ -658,6 +673,7 @@ def install() -> None:
         DBProxyTargetGroup.connection_pool_config = property(  # type: ignore[assignment]
             _connection_pool_config)
         rds_exceptions.DBProxyQuotaExceededFault.__init__ = _quota_init  # type: ignore[method-assign]
+        RDSBackend._get_resource_for_tagging = _get_resource_for_tagging  # type: ignore[method-assign]
         from moto.core.utils import get_pagination_model
 
         pagination = get_pagination_model("rds")  # cached: moto pages with this very dict

@@ -45,10 +45,17 @@ VersionOption = Annotated[Optional[bool], typer.Option(
 COMMANDS: dict[str, tuple[str, ...]] = {
     "list": ("rdsproxyctl.cli.proxies",),
     "show": ("rdsproxyctl.cli.proxies",),
-    "targets": ("rdsproxyctl.cli.proxies",),
+    "targets": ("rdsproxyctl.cli.proxies", "rdsproxyctl.cli.targets"),
     "token": ("rdsproxyctl.cli.token",),
     "connect": ("rdsproxyctl.cli.connect",),
     "diagnose": ("rdsproxyctl.cli.diagnose",),
+    "create": ("rdsproxyctl.cli.lifecycle",),
+    "apply": ("rdsproxyctl.cli.lifecycle",),
+    "modify": ("rdsproxyctl.cli.lifecycle",),
+    "pool": ("rdsproxyctl.cli.lifecycle",),
+    "delete": ("rdsproxyctl.cli.lifecycle",),
+    "iam": ("rdsproxyctl.cli.iam",),
+    "endpoints": ("rdsproxyctl.cli.endpoints",),
 }
 
 

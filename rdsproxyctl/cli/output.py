@@ -174,6 +174,7 @@ class Renderer:
                 force_terminal=terminal,
                 no_color=not self.color,
                 highlight=False,
+                emoji=False,  # ARNs hold ":secret:", which rich would render as an emoji
                 soft_wrap=not terminal,
             )
             self._consoles[which] = console
@@ -336,11 +337,14 @@ class Renderer:
 
             yield update_plain
             return
+        from rich.markup import escape
+
         started = time.monotonic()
         console = self._console("err")
-        with console.status(message) as live:
+        with console.status(escape(message)) as live:
 
             def update_live(msg: str) -> None:
-                live.update(f"{msg} [dim]({time.monotonic() - started:.0f}s)[/dim]")
+                # escaped: progress may carry user text (an init query, a name) with "[...]"
+                live.update(f"{escape(msg)} [dim]({time.monotonic() - started:.0f}s)[/dim]")
 
             yield update_live

@@ -110,6 +110,53 @@ FAULTS: dict[str, Fault] = {
     "ValidationError": _INVALID,
     "InvalidParameterException": _INVALID,
     "InvalidSubnet": _INVALID,
+    # creating and changing proxies (issue 4; exit codes documented in docs/lifecycle.md):
+    # a name already taken or a target already there is a value conflict (2); limits and
+    # states AWS refuses are failed preconditions (1).
+    "DBProxyAlreadyExistsFault": Fault(
+        UsageError, "a proxy with that name already exists in {region}: {aws_message}",
+        "`rdsproxyctl create --if-not-exists` succeeds when it does; `rdsproxyctl modify` or "
+        "`apply` change it; or choose another name"),
+    "DBProxyQuotaExceededFault": Fault(
+        AwsApiError, "the account already has the most proxies allowed in {region}",
+        "delete a proxy you no longer use, or ask for more in Service Quotas (Amazon RDS, "
+        "proxies per account)"),
+    "InvalidDBProxyStateFault": Fault(
+        AwsApiError, "proxy {proxy} cannot take {operation} in its current state: {aws_message}",
+        "wait until `rdsproxyctl show {proxy}` says available (mutating commands wait with "
+        "--wait), then run the command again"),
+    "InvalidDBProxyEndpointStateFault": Fault(
+        AwsApiError, "endpoint {endpoint} cannot take {operation} in its current state",
+        "wait until `rdsproxyctl endpoints list PROXY` says available, then retry"),
+    "InsufficientAvailableIPsInSubnetFault": Fault(
+        AwsApiError, "not enough free IP addresses in the proxy's subnets for {operation}",
+        "add CIDR blocks to the VPC or free addresses in the subnets (RDS Proxy scales with "
+        "the size of its targets), then retry"),
+    "DBProxyTargetAlreadyRegisteredFault": Fault(
+        UsageError, "that database is already a target of proxy {proxy}",
+        "`rdsproxyctl targets {proxy}` lists the targets; `targets add` skips those already there"),
+    "DBProxyEndpointAlreadyExistsFault": Fault(
+        UsageError, "a proxy endpoint named {endpoint} already exists in {region}",
+        "endpoint names are unique per account and region; choose another name"),
+    "DBProxyEndpointQuotaExceededFault": Fault(
+        AwsApiError, "proxy {proxy} already has the most endpoints allowed",
+        "delete an endpoint it no longer needs (`rdsproxyctl endpoints delete`)"),
+    "InvalidDBInstanceStateFault": Fault(
+        AwsApiError, "the DB instance cannot take {operation} in its current state: "
+        "{aws_message}", "wait until the instance is available, then retry"),
+    "InvalidDBClusterStateFault": Fault(
+        AwsApiError, "the DB cluster cannot take {operation} in its current state: "
+        "{aws_message}", "wait until the cluster is available, then retry"),
+    "EntityAlreadyExists": Fault(
+        UsageError, "IAM: {aws_message}",
+        "pass --role ARN to use the existing role, or --role-name to choose another name"),
+    "LimitExceeded": Fault(AwsApiError, "IAM limit reached: {aws_message}"),
+    "MalformedPolicyDocument": Fault(UsageError, "IAM refused the policy: {aws_message}"),
+    "InvalidSubnetID.NotFound": Fault(NotFound, "subnet not found in {region}: {aws_message}"),
+    "InvalidSubnetID.Malformed": Fault(UsageError, "{aws_message}"),
+    "InvalidGroup.NotFound": Fault(NotFound, "security group not found in {region}: "
+                                   "{aws_message}"),
+    "NotFoundException": Fault(NotFound, "KMS: {aws_message}"),
 }
 
 # Service prefix of an operation, for naming the IAM action of an AccessDenied whose
@@ -121,6 +168,7 @@ _OPERATION_SERVICES = (
     (re.compile(r"Role|Polic|User|Simulate"), "iam"),
     (re.compile(r"Subnet|SecurityGroup|Vpc"), "ec2"),
     (re.compile(r"CallerIdentity|AssumeRole"), "sts"),
+    (re.compile(r"Key|Alias|Decrypt"), "kms"),
 )
 _ACTION_IN_MESSAGE = re.compile(r"perform:?\s+([a-z0-9-]+:[A-Za-z0-9*]+)")
 
