@@ -199,3 +199,12 @@ def test_signatures_in_aws_messages_are_redacted():
 
 def test_non_aws_exceptions_are_not_translated():
     assert awserrors.translate(ValueError("x")) is None
+
+
+def test_closed_pipe_stops_quietly(monkeypatch):
+    from rdsproxyctl.cli import errors as cli_errors
+
+    silenced = []
+    monkeypatch.setattr(cli_errors, "silence_stdout", lambda: silenced.append(True))
+    result = Cli().runner.invoke(_app_raising(BrokenPipeError()), ["boom"])
+    assert result.exit_code == 0 and result.stderr == "" and silenced == [True]

@@ -45,7 +45,7 @@ VersionOption = Annotated[Optional[bool], typer.Option(
 COMMANDS: dict[str, tuple[str, ...]] = {
     "list": ("rdsproxyctl.cli.proxies",),
     "show": ("rdsproxyctl.cli.proxies",),
-    "targets": ("rdsproxyctl.cli.proxies", "rdsproxyctl.cli.targets"),
+    "targets": ("rdsproxyctl.cli.targets",),
     "token": ("rdsproxyctl.cli.token",),
     "connect": ("rdsproxyctl.cli.connect",),
     "diagnose": ("rdsproxyctl.cli.diagnose",),
@@ -76,4 +76,14 @@ app.callback()(root_callback(VersionOption))
 
 
 def main() -> None:
-    app(prog_name="rdsproxyctl")
+    import sys
+
+    try:
+        app(prog_name="rdsproxyctl")
+    finally:
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:  # the reader closed the pipe after our last write
+            from rdsproxyctl.cli.errors import silence_stdout
+
+            silence_stdout()

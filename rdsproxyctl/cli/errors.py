@@ -46,6 +46,10 @@ def run_guarded(rt: Runtime, func: Callable[..., Any], /, *args: Any, **kwargs: 
     except KeyboardInterrupt:
         rt.renderer.error("interrupted")
         raise typer.Exit(ExitCode.INTERRUPTED) from None
+    except BrokenPipeError:
+        # the reader went away (`... | head`): stop quietly, as a filter would
+        silence_stdout()
+        raise typer.Exit(ExitCode.OK) from None
     except Exception as exc:  # noqa: BLE001 - this is the top-level handler
         try:
             err = to_error(exc, rt)
@@ -64,6 +68,17 @@ def run_guarded(rt: Runtime, func: Callable[..., Any], /, *args: Any, **kwargs: 
     finally:
         if handler is not None:
             detach_debug_log(handler)
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null so the final flush cannot raise BrokenPipeError again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def attach_debug_log(rt: Runtime) -> logging.Handler:

@@ -1,7 +1,4 @@
-"""``targets add|remove``: register or deregister a proxy's database.
-
-They join the ``targets`` group of cli/proxies.py (whose bare form lists targets).
-"""
+"""``targets [list] NAME``, ``targets add|remove``: a proxy's databases and their health."""
 
 from __future__ import annotations
 
@@ -9,6 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from rdsproxyctl.cli.groups import group_with_default
 from rdsproxyctl.cli.plans import (
     DEFAULT_TIMEOUT,
     DryRun,
@@ -27,19 +25,30 @@ DbCluster = Annotated[Optional[str], typer.Option(
     "--db-cluster", help="An Aurora DB cluster identifier.", show_default=False)]
 
 
-def register(app: typer.Typer) -> None:  # noqa: ARG001 - the group lives in cli/proxies.py
-    """Add ``add`` and ``remove`` to cli/proxies.py's ``targets`` group (once per process).
+def register(app: typer.Typer) -> None:
+    group = group_with_default(
+        "list",
+        help="Targets of a proxy and their health.  `targets NAME` is `targets list NAME`.",
+    )
+    command(group, "list")(list_cmd)
+    command(group, "add")(add_cmd)
+    command(group, "remove")(remove_cmd)
+    app.add_typer(group, name="targets")
 
-    COMMANDS in cli/app.py lists ("rdsproxyctl.cli.proxies", "rdsproxyctl.cli.targets")
-    for ``targets``: proxies registers the group on the app, this module its two commands.
+
+def list_cmd(name: ProxyName, rt: Runtime) -> None:
+    """List a proxy's targets and their health (state, reason, description).
+
+    Examples:
+
+      rdsproxyctl targets my-proxy
+
+      rdsproxyctl targets my-proxy -o tsv | cut -f1,6
     """
-    from rdsproxyctl.cli.proxies import targets_app
+    from rdsproxyctl.cli.proxies import targets_view
+    from rdsproxyctl.core import proxies
 
-    have = {c.name for c in targets_app.registered_commands}
-    if "add" not in have:
-        command(targets_app, "add")(add_cmd)
-    if "remove" not in have:
-        command(targets_app, "remove")(remove_cmd)
+    rt.renderer.emit(targets_view(proxies.get_targets(rt.aws, name)))
 
 
 def add_cmd(
