@@ -260,8 +260,9 @@ def prepare(aws: Any, spec: ConnectSpec) -> Prepared:
 
         proxy = get_proxy(aws, spec.proxy)
         context["proxy_arn"] = proxy.arn
-        context["resource_arn"] = (f"arn:aws:rds-db:{proxy.region}:{proxy.account_id}:dbuser:"
-                                   f"{proxy.resource_id}/{spec.user or '*'}")
+        from rdsproxyctl.core.iam import db_user_arn
+
+        context["resource_arn"] = db_user_arn(proxy, spec.user or "*")
     else:
         host, port = spec.host or "", spec.port or 5432
     user = spec.user

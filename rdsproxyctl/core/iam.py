@@ -137,11 +137,12 @@ def check_db_user(user: str) -> str:
     return user
 
 
-def db_user_arn(proxy: Proxy, db_user: str) -> str:
-    """``arn:aws:rds-db:REGION:ACCOUNT:dbuser:prx-ID/USER`` for this proxy."""
+def db_user_arn(proxy: Proxy, db_user: str, resource_id: str | None = None) -> str:
+    """``arn:aws:rds-db:REGION:ACCOUNT:dbuser:prx-ID/USER`` for this proxy (or, with
+    ``resource_id``, for another resource of its account and region, e.g. ``db-...``)."""
     parts = arn_parts(proxy.arn)
     return (f"arn:{parts['partition'] or 'aws'}:rds-db:{parts['region']}:{parts['account']}:"
-            f"dbuser:{proxy.resource_id}/{check_db_user(db_user)}")
+            f"dbuser:{resource_id or proxy.resource_id}/{check_db_user(db_user)}")
 
 
 def connect_policy(proxy: Proxy, db_users: list[str]) -> dict[str, Any]:

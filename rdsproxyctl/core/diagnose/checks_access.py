@@ -7,6 +7,7 @@ from collections import Counter
 from typing import Any
 from urllib.parse import unquote
 
+from rdsproxyctl.core import iam
 from rdsproxyctl.core.diagnose import data
 from rdsproxyctl.core.diagnose.framework import (
     FAIL,
@@ -215,9 +216,8 @@ def role_trust(ctx: Context) -> Finding:
         "role.trust", FAIL, "The role's trust policy does not let RDS assume it",
         evidence={"role_arn": p.role_arn},
         remedy="aws iam update-assume-role-policy --role-name "
-               f"{_role_name(p.role_arn)} --policy-document '{{\"Version\":\"2012-10-17\","
-               "\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"Service\":"
-               "\"rds.amazonaws.com\"},\"Action\":\"sts:AssumeRole\"}]}'")
+               f"{_role_name(p.role_arn)} --policy-document "
+               f"'{iam.policy_json(iam.proxy_role_trust_policy())}'")
 
 
 @check("role.secret_access", "role", "Proxy role may read every secret", link=ROLE_DOCS)
@@ -232,14 +232,11 @@ def role_secret_access(ctx: Context) -> Finding:
     if not denied:
         return ctx.finding("role.secret_access", PASS, "The role may read every secret",
                            evidence=evidence)
-    policy = {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": denied}]}
     return ctx.finding(
         "role.secret_access", FAIL,
         f"The role may not read {len(denied)} secret(s): the target reports AUTH_FAILURE",
         evidence={**evidence, "denied": denied},
-        remedy=f"aws iam put-role-policy --role-name {_role_name(p.role_arn)} --policy-name "
-               f"rds-proxy-secrets --policy-document '{json.dumps(policy, separators=(',', ':'))}'")
+        remedy=_put_role_policy(p.role_arn, iam.proxy_role_policy(list(arns), [], p.region)))
 
 
 @check("role.kms", "role", "Proxy role may decrypt customer-managed keys", link=ROLE_DOCS)
@@ -251,7 +248,7 @@ def role_kms(ctx: Context) -> Finding:
             key = data.secret_meta(ctx, arn).get("kms_key_id")
         except NotFound:
             continue
-        if key and "alias/aws/secretsmanager" not in key:
+        if key and iam.AWS_MANAGED_SECRETS_KEY not in key:
             keys[arn] = key
     if not keys:
         return ctx.finding("role.kms", PASS, "No secret uses a customer-managed KMS key",
@@ -266,15 +263,17 @@ def role_kms(ctx: Context) -> Finding:
     if not denied:
         return ctx.finding("role.kms", PASS, "The role may decrypt the secrets' keys",
                            evidence=evidence)
-    policy = {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Action": "kms:Decrypt", "Resource": denied,
-        "Condition": {"StringEquals": {"kms:ViaService": context[0][1]}}}]}
+    policy = iam.proxy_role_policy(_secret_arns(ctx), sorted(set(keys.values())), p.region)
     return ctx.finding(
         "role.kms", FAIL, "The role may not decrypt a secret's KMS key",
         evidence={**evidence, "denied": denied},
-        remedy=f"aws iam put-role-policy --role-name {_role_name(p.role_arn)} --policy-name "
-               f"rds-proxy-kms --policy-document '{json.dumps(policy, separators=(',', ':'))}' "
-               "(and allow the role in the key policy)")
+        remedy=_put_role_policy(p.role_arn, policy) + " (and allow the role in the key policy)")
+
+
+def _put_role_policy(role_arn: str, policy: dict[str, Any]) -> str:
+    """The command that gives the proxy role the policy it needs, ready to paste."""
+    return (f"aws iam put-role-policy --role-name {_role_name(role_arn)} --policy-name "
+            f"{iam.ROLE_POLICY_NAME} --policy-document '{iam.policy_json(policy)}'")
 
 
 def _db_resource_arns(ctx: Context, user: str) -> list[str]:
@@ -291,7 +290,7 @@ def _db_resource_arns(ctx: Context, user: str) -> list[str]:
             clusters = clusters if clusters is not None else data.db_clusters(ctx)
             rid = (clusters.get(t.rds_resource_id) or {}).get("DbClusterResourceId")
         if rid:
-            arns.append(f"arn:aws:rds-db:{p.region}:{p.account_id}:dbuser:{rid}/{user}")
+            arns.append(iam.db_user_arn(p, user, resource_id=rid))
     return arns
 
 
@@ -308,16 +307,14 @@ def client_permission(ctx: Context) -> Finding:
         raise SkipCheck("pass --user U to check the client's rds-db:connect permission",
                         remedy=f"rdsproxyctl diagnose {p.name} --user DB_USER")
     principal = ctx.options.principal or data.principal_arn(str(data.caller(ctx)["Arn"]))
-    resource = f"arn:aws:rds-db:{p.region}:{p.account_id}:dbuser:{p.resource_id}/{user}"
+    resource = iam.db_user_arn(p, user)
     decisions = data.simulate(ctx, principal, "rds-db:connect", (resource,))
     evidence: dict[str, Any] = {"principal": principal, "resource": resource,
                                 "decision": decisions.get(resource)}
     if decisions.get(resource) == "allowed":
         return ctx.finding("client.connect_permission", PASS,
                            f"{principal} may connect as {user}", evidence=evidence)
-    policy = {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Action": "rds-db:connect", "Resource": resource}]}
-    remedy = (f"attach to {principal}: {json.dumps(policy, separators=(',', ':'))} "
+    remedy = (f"attach to {principal}: {iam.policy_json(iam.connect_policy(p, [user]))} "
               f"(rdsproxyctl iam policy {p.name} --db-user {user} prints it)")
     wrong = _db_resource_arns(ctx, user)
     if wrong:
