@@ -105,6 +105,7 @@ def test_json_keys_are_stable_and_fields_are_merged():
     assert list(data)[:9] == ["timestamp", "level", "endpoint", "client_connection",
                               "db_connection", "log_stream", "signature", "severity", "message"]
     assert data["user"] == "app_user" and data["reason"] == "Invalid credentials"
+    assert set(data) == {*list(data)[:9], *FIELDS} and data["digest"] is None
 
 
 def test_secrets_in_lines_are_redacted():

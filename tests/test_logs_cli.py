@@ -12,6 +12,7 @@ from rdsproxyctl.core.logs.query import Selection, Window
 from rdsproxyctl.core.logs.signatures import SIGNATURES
 
 from .logs_data import DOCUMENTED, IAM, PREFIX, put_lines
+from .test_json_docs import assert_documented
 
 REFUSED_TOKEN = (PREFIX + IAM + "Reason: An expired token.")
 REFUSED_PASSWORD = (PREFIX + 'Proxy authentication with PostgreSQL native password '
@@ -56,7 +57,8 @@ def test_tail_json_lines_carry_the_documented_keys(proxy_logs, cli):
             "signature", "severity", "log_stream"} <= set(token)
     assert token["user"] == "app_user" and token["reason"] == "An expired token"
     assert token["severity"] == "error" and token["endpoint"] == "default"
-    assert token["timestamp"].endswith("Z") and token["log_stream"] == "stream-1"
+    assert token["timestamp"].endswith("+00:00") and token["log_stream"] == "stream-1"
+    assert token["digest"] is None and token["limit"] is None  # absent values are null
     assert by_sig["pinned-parse-message"]["db_connection"] == "3"
     assert by_sig["client-connected"]["client_address"] == "10.0.1.12:55392"
 
@@ -297,3 +299,16 @@ def test_a_closed_pipe_ends_quietly(tmp_path):
     proc.stdout.close()  # like `| head -1`
     assert proc.wait(30) == 0
     assert proc.stderr.read() == b""
+
+
+def test_logs_json_keys_are_documented(proxy_logs, tmp_path, cli):
+    for row in json_lines(cli("logs", proxy_logs, "-o", "json").stdout):
+        assert_documented("logs", row)
+    path = tmp_path / "documented.log"
+    path.write_text("\n".join(line for line, *_ in DOCUMENTED) + "\n")
+    for row in json_lines(cli("logs", "classify", str(path), "-o", "json").stdout):
+        assert_documented("logs", row)
+    assert_documented("logs summary", cli("logs", "summary", proxy_logs, "-o", "json",
+                                          "--fail-on", "none").json())
+    assert_documented("logs summary", cli("logs", "classify", str(path), "--summary", "--all",
+                                          "--fail-on", "none", "-o", "json").json())

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 from enum import Enum
@@ -164,17 +163,10 @@ def _md(text: str) -> str:
 
 
 def _write_pages(rt: Runtime, pages: Any) -> int:
-    """Write every page; a closed pipe (``| head``) ends quietly."""
+    """Write every page (a closed pipe, ``| head``, ends quietly in the error handler)."""
     writer = EventWriter(rt)
-    try:
-        for page in pages:
-            writer.write(page)
-    except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        try:
-            os.dup2(devnull, sys.stdout.fileno())
-        except (OSError, ValueError):  # not a real file descriptor (tests)
-            pass
+    for page in pages:
+        writer.write(page)
     return writer.count
 
 

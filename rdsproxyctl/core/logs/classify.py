@@ -28,6 +28,7 @@ from typing import IO, Any
 
 from rdsproxyctl.core.logs.signatures import (
     BY_ID,
+    FIELDS,
     INT_FIELDS,
     SIGNATURES,
     UNCLASSIFIED,
@@ -62,6 +63,7 @@ _LEVELS = {"WARNING": "WARN", "CRITICAL": "ERROR", "FATAL": "ERROR", "NOTICE": "
 _LEVEL_SEVERITY = {"ERROR": "error", "WARN": "warn"}
 _QUOTES = "\"'`"
 Span = tuple[int, int]
+_NO_FIELDS: dict[str, Any] = dict.fromkeys(FIELDS)
 
 
 class LogEvent:
@@ -125,6 +127,7 @@ class LogEvent:
         return None if span is None else self.raw[span[0]:span[1]]
 
     def to_json(self) -> dict[str, Any]:
+        """Every key, always (``null`` when absent): the event's, then every field's."""
         return {
             "timestamp": self.timestamp,
             "level": self.level,
@@ -135,6 +138,7 @@ class LogEvent:
             "signature": self.signature,
             "severity": self.severity,
             "message": self.message,
+            **_NO_FIELDS,
             **self.fields,
         }
 

@@ -52,9 +52,9 @@ def _second(seconds: int) -> str:
 
 
 def iso_millis(millis: int) -> str:
-    """``1666373129482`` -> ``2022-10-21T17:25:29.482Z`` (UTC)."""
+    """``1666373129482`` -> ``2022-10-21T17:25:29.482+00:00`` (UTC, like every time we print)."""
     seconds, ms = divmod(int(millis), 1000)
-    return f"{_second(seconds)}.{ms:03d}Z"
+    return f"{_second(seconds)}.{ms:03d}+00:00"
 
 
 def missing_log_group(aws: Aws, proxy: str) -> NotFound:
