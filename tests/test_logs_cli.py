@@ -150,6 +150,7 @@ def test_missing_log_group_of_a_missing_proxy_says_not_found(moto, cli):
     ["logs", "bad_name!"],
     ["logs", "summary", "a" * 64],
     ["logs", "tail", "ends-with-"],
+    ["logs", "demo", "--endpoint", 'say"hi'],
 ])
 def test_bad_input_is_a_usage_error_before_any_aws_call(moto, cli, args):
     # no proxy and no log group exist: a usage error must come first (exit 2, not 3)

@@ -207,9 +207,10 @@ def tail_cmd(
       rdsproxyctl logs tail summary     # a proxy literally named "summary"
     """
     from rdsproxyctl.core.logs import fetch
-    from rdsproxyctl.core.logs.query import Window, check_proxy_name
+    from rdsproxyctl.core.logs.query import Window
+    from rdsproxyctl.core.validate import check_name
 
-    check_proxy_name(name)
+    check_name(name)
     window = Window.parse(since, until)
     selection = _selection(signature, errors, endpoint, grep)
     if follow and until:
@@ -294,10 +295,11 @@ def summary_cmd(
       rdsproxyctl logs summary my-proxy -o json | jq '.signatures[] | {signature, count}'
     """
     from rdsproxyctl.core.logs import fetch
-    from rdsproxyctl.core.logs.query import Selection, Window, check_proxy_name
+    from rdsproxyctl.core.logs.query import Selection, Window
     from rdsproxyctl.core.logs.summary import Summarizer
+    from rdsproxyctl.core.validate import check_name
 
-    check_proxy_name(name)
+    check_name(name)
     window = Window.parse(since, until)
     selection = Selection.build(min_severity=None if all_ else "warn", endpoint=endpoint)
     pattern = filter_pattern if filter_pattern is not None else selection.filter_pattern()

@@ -35,20 +35,6 @@ _DURATION_FULL = re.compile(r"\s*(?:\d+(?:\.\d+)?\s*[smhdw]\s*)+", re.IGNORECASE
 TIME_HELP = "a duration back from now (15m, 2h, 1d, 1h30m) or an ISO 8601 time (UTC unless it has an offset)"
 
 
-_PROXY_NAME = re.compile(r"[A-Za-z](?:-?[A-Za-z0-9]+)*")
-
-
-def check_proxy_name(name: str) -> str:
-    """``name`` if it can be a DBProxyName (1-63 ASCII letters, digits and hyphens, a letter
-    first, no trailing or double hyphen); UsageError (exit 2) otherwise."""
-    if not (1 <= len(name) <= 63 and _PROXY_NAME.fullmatch(name)):
-        raise UsageError(
-            f"{name!r} is not a proxy name",
-            hint="1-63 letters, digits and hyphens, starting with a letter, no trailing or "
-                 "double hyphen; `rdsproxyctl list` shows the proxies")
-    return name
-
-
 def parse_time(value: str, *, now: dt.datetime, option: str = "--since") -> dt.datetime:
     """``value`` as an aware UTC datetime; :class:`UsageError` (exit 2) if it is neither form."""
     text = value.strip()
@@ -120,8 +106,13 @@ class Selection:
     def build(cls, *, signatures: Iterable[str] = (), errors: bool = False,
               min_severity: str | None = None, endpoint: str | None = None,
               grep: str | None = None) -> Selection:
-        """From CLI-style values, checked: unknown signature or bad regex -> UsageError."""
+        """From CLI-style values, checked: an unknown signature, a bad endpoint name or
+        regex -> UsageError."""
+        from rdsproxyctl.core.validate import check_name
+
         ids = resolve_signatures(signatures) if signatures else None
+        if endpoint:
+            check_name(endpoint, "endpoint name")
         severity = "warn" if errors else min_severity
         if severity is not None and severity not in SEVERITIES:
             raise UsageError(f"severity {severity!r} is not one of {', '.join(SEVERITIES)}")
