@@ -130,6 +130,66 @@ VARIANTS: list[tuple[str, str]] = [
 ]
 
 
+#: Wording the sandbox's emulator (issue 3) writes, as of its branch: other words for the
+#: same families, which the catalog must read as well.  (The lead's end-to-end tests check
+#: the lines it really writes after real failed connections.)
+_E = "2024-05-01T10:00:00.123Z [{}] [proxyEndpoint=default] [clientConnection=42] "
+EMULATOR: list[tuple[str, str, dict[str, Any]]] = [
+    (_E.format("INFO") + "The client session ended. Reason: The client dropped the connection.",
+     "client-closed", {"reason": "The client dropped the connection"}),
+    (_E.format("INFO") + "The client session ended because it was idle for more than the "
+     "IdleClientTimeout of 1800 seconds.", "client-closed-idle-timeout", {}),
+    (_E.format("WARN") + "The client connection was closed because this RDS Proxy requires TLS "
+     "connections and the client didn't request TLS.", "tls-required", {}),
+    (_E.format("WARN") + "The client connection was closed because it sent an invalid message: "
+     "startup packet too large", "protocol-violation", {}),
+    (_E.format("WARN") + "The client connection was closed because RDS Proxy doesn't support "
+     "the startup parameter options.", "unsupported-startup-option", {"option": "options"}),
+    (_E.format("WARN") + 'Proxy authentication with IAM authentication failed for user "app" '
+     "with TLS on. Reason: The X-Amz-Security-Token value is empty.",
+     "iam-auth-missing-security-token", {"user": "app"}),
+    (_E.format("WARN") + 'Proxy authentication with IAM authentication failed for user "app" '
+     "with TLS on. Reason: The IAM authentication token isn't valid yet.",
+     "iam-auth-expired-token", {}),
+    (_E.format("WARN") + 'Proxy authentication with IAM authentication failed for user "app" '
+     "with TLS on. Reason: The IAM authentication token was generated for another host or port "
+     "(db1:5432); this endpoint is demo:5432.", "iam-auth-wrong-endpoint", {}),
+    (_E.format("WARN") + 'Proxy authentication with IAM authentication failed for user "app" '
+     "with TLS on. Reason: User: arn:aws:iam::1:user/u is not authorized to perform: "
+     "rds-db:connect on resource: arn:aws:rds-db:us-east-1:1:dbuser:prx-1/app",
+     "iam-auth-not-authorized", {}),
+    (_E.format("WARN") + 'Proxy authentication with IAM authentication failed for user "app" '
+     "with TLS on. Reason: The security token included in the request is invalid.",
+     "iam-auth-invalid-credentials", {}),
+    (_E.format("WARN") + 'Proxy authentication with PostgreSQL native password authentication '
+     'failed for user "app" with TLS on. Reason: The password that was provided is wrong.',
+     "password-auth-failed", {"user": "app", "reason": "The password that was provided is wrong"}),
+    (_E.format("WARN") + 'The proxy has no credentials for the role "app". Check the Auth '
+     "settings and secrets of this proxy.", "no-credentials-for-role", {"user": "app"}),
+    ("2024-05-01T10:00:00.123Z [ERROR] Credentials couldn't be retrieved. The AWS Secrets "
+     'Manager secret with the ARN "arn:aws:secretsmanager:us-east-1:1:secret:x-AbC" doesn\'t '
+     "exist.", "secret-retrieval-failed",
+     {"secret_arn": "arn:aws:secretsmanager:us-east-1:1:secret:x-AbC"}),
+    ("2024-05-01T10:00:00.123Z [ERROR] The target db1 is unavailable. Reason: UNREACHABLE. The "
+     "proxy can't reach the database.", "target-unavailable", {}),
+    ("2024-05-01T10:00:00.123Z [INFO] The target db1 is available.", "target-available", {}),
+    (_E.format("INFO") + "The new database connection successfully authenticated with TLS on "
+     '[dbConnection=9] for user "app" on database "orders".', "db-connection-opened", {}),
+    (_E.format("WARN") + 'The proxy couldn\'t open a database connection for user "app". Reason: '
+     "the database refused the password", "db-connection-failed", {"user": "app"}),
+    (_E.format("DEBUG") + "The client session borrowed the database connection [dbConnection=9].",
+     "db-connection-borrowed", {}),
+    (_E.format("INFO") + "The database connection [dbConnection=9] was released to the pool.",
+     "db-connection-released", {}),
+    (_E.format("INFO") + "The database connection [dbConnection=9] closed. Reason: idle in pool",
+     "db-connection-closed", {}),
+    (_E.format("WARN") + "Timed-out waiting to acquire database connection after 120 seconds "
+     "(ConnectionBorrowTimeout). The pool has 10 of 10 connections open.", "borrow-timeout", {}),
+    (_E.format("DEBUG") + "The client sent the SQL statement: select 1", "debug-sql", {}),
+    ("protocol violation: startup packet too large", "protocol-violation", {}),
+]
+
+
 def put_lines(aws: Any, proxy: str, lines: list[str], *, stream: str = "stream-1",
               start_ms: int | None = None, step_ms: int = 1) -> int:
     """Write ``lines`` to ``/aws/rds/proxy/PROXY`` (creating group and stream); returns the

@@ -18,7 +18,7 @@ from rdsproxyctl.core.logs.classify import (
 )
 from rdsproxyctl.core.logs.signatures import BY_ID, FIELDS, SIGNATURES, UNCLASSIFIED
 
-from .logs_data import DOCUMENTED, VARIANTS
+from .logs_data import DOCUMENTED, EMULATOR, VARIANTS
 
 
 @pytest.mark.parametrize(("line", "signature", "fields"), DOCUMENTED,
@@ -29,6 +29,15 @@ def test_documented_lines_get_their_signature_and_fields(line, signature, fields
     for name, value in fields.items():
         assert event.fields.get(name) == value, (name, event.fields)
     assert event.severity == BY_ID[signature].severity
+
+
+@pytest.mark.parametrize(("line", "signature", "fields"), EMULATOR,
+                         ids=[f"{i}-{s}" for i, (_, s, _) in enumerate(EMULATOR)])
+def test_the_sandbox_emulators_wording(line, signature, fields):
+    event = classify(line)
+    assert event.signature == signature, (line, event)
+    for name, value in fields.items():
+        assert event.fields.get(name) == value, (name, event.fields)
 
 
 @pytest.mark.parametrize(("line", "signature"), VARIANTS,

@@ -82,6 +82,10 @@ _FOR_USER = rf"(?:\s+for\s+(?:the\s+)?(?:database\s+)?{_USER})?"
 _WITH_TLS = r"(?:\s+with\s+(?:TLS|SSL)\s+(?P<tls>on|off))?"
 _REASON = r"(?:.*?\b(?:reason\b\W*|because\s+(?:of\s+)?)(?P<reason>.*))?"
 _FAILED = r"(?:has\s+|was\s+)?(?:failed|failure|unsuccessful|rejected|denied)"
+_DB_CONNECTION = r"(?:database|DB)\s+connection"
+_DB_CONN = _DB_CONNECTION + r"\s+(?:\[[^]]*\]\s+)?"  # then a word; may carry its [dbConnection=N]
+_CLIENT_GONE = (r"client\s+(?:session|connection)\s+(?:\[[^]]*\]\s+)?(?:was\s+|has\s+been\s+|is\s+)?"
+                r"(?:closed|terminated|dropped|ended|disconnected)")
 _ARN = r"arn:[^\"'`\s]*[^\"'`\s.,;]"
 _SECURITY_TOKEN = r"(?:x-amz-security-token|security[\s_-]*token|session[\s_-]*token)"
 _ABSENT = (r"(?:missing|absent|empty|blank|no\s+value|not\s+(?:present|provided|included|found|set)"
@@ -175,13 +179,14 @@ SIGNATURES: tuple[Signature, ...] = (
         id="iam-auth-expired-token",
         severity="error",
         title="IAM token expired",
-        cause="The client's IAM authentication token is older than 15 minutes (or was signed "
-              "with credentials that have expired, or with a skewed clock).",
+        cause="The client's IAM authentication token is older than 15 minutes, was signed with "
+              "credentials that have expired, or carries a time the proxy sees in the future "
+              "(a skewed clock).",
         remedy="Generate a fresh token for every new connection (tokens live 15 minutes); "
                "refresh the AWS credentials that sign it; check the client's clock.",
         doc=DOC_IAM_CONNECT,
         parent="iam-auth-failed",
-        reason_patterns=(r"expir",),
+        reason_patterns=(r"expir|not\s+(?:yet\s+)?valid\s+yet|n't\s+valid\s+yet|not\s+yet\s+valid",),
         filter_terms=("failed", "Failed", "failure", "rejected", "denied"),
         examples=(
             '2022-10-21T17:25:29.482Z [WARN] [proxyEndpoint=default] [clientConnection=1] Proxy '
@@ -240,6 +245,51 @@ SIGNATURES: tuple[Signature, ...] = (
         ),
     ),
     Signature(
+        id="iam-auth-not-authorized",
+        severity="error",
+        title="IAM token of a caller without rds-db:connect",
+        cause="The token is valid but the IAM identity that signed it may not rds-db:connect "
+              "as this user through this proxy.",
+        remedy="Allow rds-db:connect on arn:aws:rds-db:REGION:ACCOUNT:dbuser:prx-ID/USER: the "
+               "proxy's prx- id (the end of its ARN), not the database's db- or cluster- id.",
+        doc=DOC_IAM_SETUP,
+        parent="iam-auth-failed",
+        reason_patterns=(r"not\s+authori[sz]ed|rds-db:connect|access\s+denied|permission",),
+        filter_terms=("failed", "Failed", "failure", "rejected", "denied"),
+        examples=(
+            '[WARN] [proxyEndpoint=default] [clientConnection=8] Proxy authentication with IAM '
+            'authentication failed for user "app" with TLS on. Reason: User: '
+            'arn:aws:iam::123456789012:user/dev is not authorized to perform: rds-db:connect on '
+            'resource: arn:aws:rds-db:us-east-1:123456789012:dbuser:prx-0abc/app',
+        ),
+    ),
+    Signature(
+        id="iam-auth-wrong-endpoint",
+        severity="error",
+        title="IAM token signed for another endpoint, region or user",
+        cause="The token was generated for another host or port (often the database's endpoint "
+              "instead of the proxy's), another region or service, or another user.",
+        remedy="Generate the token for exactly the proxy endpoint and port the client dials, in "
+               "the proxy's region, for the user it connects as (`rdsproxyctl token NAME --user USER`).",
+        doc=DOC_IAM_CONNECT,
+        parent="iam-auth-failed",
+        reason_patterns=(
+            r"(?:another|a\s+different|the\s+wrong|wrong)\s+(?:host|port|endpoint|region|service"
+            r"|user|database)",
+            r"(?:signed|generated|issued)\s+for\s+(?:the\s+)?(?:region|service|host|endpoint)\b",
+            r"(?:host|port|endpoint|region|service)\s+(?:does\s*n(?:'|o)?t\s+match|mismatch)",
+        ),
+        filter_terms=("failed", "Failed", "failure", "rejected", "denied"),
+        examples=(
+            '[WARN] [proxyEndpoint=default] [clientConnection=8] Proxy authentication with IAM '
+            'authentication failed for user "app" with TLS on. Reason: The IAM authentication '
+            'token was generated for another host or port (db1.abc.us-east-1.rds.amazonaws.com:'
+            '5432); this endpoint is demo.proxy-abc.us-east-1.rds.amazonaws.com:5432.',
+            'IAM authentication failed for user "app". Reason: the token was signed for region '
+            'eu-west-1; this proxy is in us-east-1',
+        ),
+    ),
+    Signature(
         id="iam-auth-invalid-credentials",
         severity="error",
         title="IAM token with invalid credentials",
@@ -250,7 +300,8 @@ SIGNATURES: tuple[Signature, ...] = (
         doc=DOC_IAM_CONNECT,
         parent="iam-auth-failed",
         reason_patterns=(
-            r"invalid|not\s+valid|incorrect|wrong|malformed|unrecognized|signature|mismatch"
+            r"invalid|not\s+valid|incorrect|wrong|malformed|unrecognized|signature|mismatch|unsigned"
+            r"|n(?:'|o)t\s+signed|connect\s+action"
             r"|does" + _NEG + r"\s+match|could" + _NEG + r"\s+(?:be\s+)?(?:validated|verified)",
         ),
         filter_terms=("failed", "Failed", "failure", "rejected", "denied"),
@@ -406,12 +457,20 @@ SIGNATURES: tuple[Signature, ...] = (
             r"(?:non-?(?:TLS|SSL)|plain\s*text|unencrypted|insecure)\s+connections?\s+(?:are\s+|is\s+)?"
             r"(?:not\s+allowed|rejected|refused)",
         ),
+        parent="client-closed",
+        reason_patterns=(
+            r"requires\s+(?:an?\s+)?(?:TLS|SSL)",
+            r"(?:TLS|SSL)\s+(?:connections?\s+)?(?:is\s+|are\s+)?required",
+            r"(?:did\s*n(?:'|o)?t|does\s*n(?:'|o)?t|without)\s+(?:request\w*\s+|us\w*\s+)?(?:TLS|SSL)",
+        ),
         filter_terms=("requires", "required", "not allowed", "rejected", "refused"),
         examples=(
             "This RDS Proxy requires TLS connections.",
             "ERROR 3159 (HY000): This RDS Proxy requires TLS connections.",
             "[WARN] [proxyEndpoint=default] [clientConnection=4] TLS is required for connections "
             "to this proxy",
+            "[WARN] [proxyEndpoint=default] [clientConnection=4] The client connection was closed "
+            "because this RDS Proxy requires TLS connections and the client didn't request TLS.",
         ),
     ),
     Signature(
@@ -466,11 +525,19 @@ SIGNATURES: tuple[Signature, ...] = (
             r"(?:option|parameter)\s+" + _Q + rf"(?P<option>{_NAME})",
             r"unsupported\s+(?:startup\s+)?(?:option|parameter)\W+" + _Q + rf"(?P<option>{_NAME})",
         ),
+        parent="client-closed",
+        reason_patterns=(
+            r"(?:does|do|can)" + _NEG + r"\s+(?:currently\s+)?support\s+(?:the\s+)?(?:startup\s+)?"
+            r"(?:option|parameter)\s+" + _Q + rf"(?P<option>{_NAME})",
+            r"unsupported\s+(?:startup\s+)?(?:option|parameter)\W+" + _Q + rf"(?P<option>{_NAME})",
+        ),
         filter_terms=("support", "unsupported", "Unsupported"),
         examples=(
             "Feature not supported: RDS Proxy currently doesn't support the option options.",
             "[ERROR] [proxyEndpoint=default] [clientConnection=77] Unsupported startup parameter: "
             "\"options\"",
+            "[WARN] [proxyEndpoint=default] [clientConnection=77] The client connection was "
+            "closed because RDS Proxy doesn't support the startup parameter options.",
         ),
     ),
     Signature(
@@ -567,7 +634,7 @@ SIGNATURES: tuple[Signature, ...] = (
         doc=DOC_TROUBLESHOOTING,
         patterns=(
             r"(?:target|database|DB\s+instance|DB\s+cluster)\s+(?:\S+\s+)?(?:is\s+|was\s+|became\s+)?"
-            r"(?:unavailable|unreachable|not\s+(?:available|reachable))",
+            r"(?:unavailable|unreachable|not\s+(?:available|reachable))" + _REASON,
             r"no\s+(?:available|healthy)\s+(?:targets?|database|instances?)",
             r"(?:(?:could|can)" + _NEG + r"|unable\s+to|failed\s+to)\s+(?:connect|open\s+a\s+"
             r"connection)\s+to\s+(?:the\s+)?(?:database|target|DB)",
@@ -578,8 +645,21 @@ SIGNATURES: tuple[Signature, ...] = (
         ),
         examples=(
             "[ERROR] [proxyEndpoint=default] The target db1 is unavailable.",
+            "[ERROR] The target db1 is unavailable. Reason: UNREACHABLE. The proxy can't reach "
+            "the database on port 5432.",
             "[ERROR] Failed to connect to the database at 10.0.2.15:5432: connection refused",
         ),
+    ),
+    Signature(
+        id="target-available",
+        severity="info",
+        title="Target available",
+        cause="The proxy can reach and log in to this target (again).",
+        remedy="Nothing to do.",
+        doc=DOC_TROUBLESHOOTING,
+        patterns=(r"target\s+(?:\S+\s+)?(?:is|became|is\s+now)\s+(?:available|healthy|reachable)",),
+        filter_terms=("available", "healthy", "reachable"),
+        examples=("[INFO] The target db1 is available.",),
     ),
     Signature(
         id="database-error",
@@ -731,14 +811,40 @@ SIGNATURES: tuple[Signature, ...] = (
         remedy="Nothing to do.",
         doc=DOC_TROUBLESHOOTING,
         patterns=(
-            r"client\s+connection\s+(?:was\s+|has\s+been\s+|is\s+)?(?:closed|terminated|dropped"
-            r"|ended|disconnected)" + _REASON,
+            _CLIENT_GONE + _REASON,
             r"client\s+(?:disconnected|closed\s+the\s+connection)" + _REASON,
         ),
         filter_terms=("closed", "terminated", "dropped", "ended", "disconnected"),
         examples=(
             "[INFO] [proxyEndpoint=default] [clientConnection=94296180] The client connection "
             "closed. Reason: The client chose to close the connection.",
+            "[INFO] [proxyEndpoint=default] [clientConnection=7] The client session ended. Reason: "
+            "The client dropped the connection.",
+        ),
+    ),
+    Signature(
+        id="protocol-violation",
+        severity="warn",
+        title="Protocol violation",
+        cause="The client sent a message the proxy could not parse (a wrong protocol, a "
+              "malformed or oversized packet), so the proxy closed its connection.",
+        remedy="Check that the client speaks the engine's protocol to the right port (5432 "
+               "PostgreSQL, 3306 MySQL) and that its driver is supported; see the detail.",
+        doc=DOC_TROUBLESHOOTING,
+        patterns=(
+            r"protocol\s+violation\W*(?P<reason>.*)",
+            r"(?:sent|received)\s+an?\s+(?:invalid|malformed|unexpected)\s+(?:startup\s+)?"
+            r"(?:message|packet)\W*(?P<reason>.*)",
+        ),
+        parent="client-closed",
+        reason_patterns=(r"(?:invalid|malformed|unexpected)\s+(?:startup\s+)?(?:message|packet)"
+                         r"|protocol\s+violation",),
+        filter_terms=("violation", "invalid", "malformed", "unexpected"),
+        examples=(
+            "[WARN] [proxyEndpoint=default] [clientConnection=7] The client connection was closed "
+            "because it sent an invalid message: startup packet length 99999999 exceeds the "
+            "maximum.",
+            "protocol violation: startup packet too large",
         ),
     ),
     Signature(
@@ -755,6 +861,8 @@ SIGNATURES: tuple[Signature, ...] = (
         examples=(
             "[INFO] [proxyEndpoint=default] [clientConnection=94296180] The client connection "
             "closed. Reason: The client connection was idle longer than the idle client timeout.",
+            "[INFO] [proxyEndpoint=default] [clientConnection=7] The client session ended because "
+            "it was idle for more than the IdleClientTimeout of 1800 seconds.",
         ),
     ),
     Signature(
@@ -766,15 +874,19 @@ SIGNATURES: tuple[Signature, ...] = (
         doc=DOC_TROUBLESHOOTING,
         parent="client-closed",
         reason_patterns=(
-            r"error|fail|reset|broken|unexpect|abort|time[\s-]*out|timed[\s-]*out|exception|refused",
+            r"error|fail|reset|broken|unexpect|abort|time[\s-]*out|timed[\s-]*out|exception|refused"
+            r"|invalid|violation|malformed|shut\w*\s+down|deleted",
         ),
         filter_terms=(
+            "invalid", "violation", "malformed", "shutting down", "deleted",
             "error", "Error", "failed", "failure", "reset", "broken", "unexpected", "Unexpected",
             "aborted", "timeout", "time-out", "timed out", "exception", "refused",
         ),
         examples=(
             "[WARN] [proxyEndpoint=default] [clientConnection=94296180] The client connection "
             "closed. Reason: The connection was reset by the peer (network error).",
+            "[INFO] [proxyEndpoint=default] [clientConnection=7] The client session ended. Reason: "
+            "The proxy is shutting down.",
         ),
     ),
     Signature(
@@ -785,12 +897,12 @@ SIGNATURES: tuple[Signature, ...] = (
         remedy="Nothing to do; many of them in a short time mean the pool is churning.",
         doc=DOC_CONNECTIONS,
         patterns=(
-            r"(?:database|DB)\s+connection\s+(?:was\s+|has\s+been\s+|is\s+)?(?:opened|established"
+            _DB_CONN + r"(?:was\s+|has\s+been\s+|is\s+)?(?:opened|established"
             r"|created)(?:.*?\bto\s+(?:the\s+)?(?:database\s+)?(?:at\s+)?(?P<db_address>\d\S*))?",
             r"(?:TCP\s+)?connection\s+(?:was\s+)?established\s+from\s+the\s+proxy\b.*?\bto\s+the\s+"
             r"database(?:\s+at\s+(?P<db_address>\S+))?",
             r"(?:opened|established|created)\s+(?:a\s+)?new\s+(?:database|DB)\s+connection",
-            r"new\s+(?:database|DB)\s+connection\s+(?:successfully\s+)?(?:authenticated|opened"
+            r"new\s+" + _DB_CONN + r"(?:was\s+)?(?:successfully\s+)?(?:authenticated|opened"
             r"|established|created)",
         ),
         filter_terms=("established", "opened", "created", "authenticated"),
@@ -800,6 +912,9 @@ SIGNATURES: tuple[Signature, ...] = (
             "[INFO] [dbConnection=1937442337] The new database connection successfully "
             "authenticated with TLS on.",
             "[INFO] The database connection was opened.",
+            '[INFO] [proxyEndpoint=default] [clientConnection=7] The new database connection '
+            'successfully authenticated with TLS on [dbConnection=12] for user "app" on database '
+            '"orders".',
         ),
     ),
     Signature(
@@ -811,7 +926,7 @@ SIGNATURES: tuple[Signature, ...] = (
         remedy="Nothing to do unless the reason is an error.",
         doc=DOC_CONNECTIONS,
         patterns=(
-            r"(?:database|DB)\s+connection\s+(?:was\s+|has\s+been\s+|is\s+)?(?:closed|terminated"
+            _DB_CONN + r"(?:was\s+|has\s+been\s+|is\s+)?(?:closed|terminated"
             r"|dropped|ended)" + _REASON,
             r"closed\s+(?:the\s+)?(?:database|DB)\s+connection" + _REASON,
         ),
@@ -819,6 +934,7 @@ SIGNATURES: tuple[Signature, ...] = (
         examples=(
             "[INFO] [dbConnection=1937442337] The database connection closed. Reason: The "
             "connection was idle in the pool.",
+            "[INFO] The database connection [dbConnection=12] closed. Reason: The pool shrank.",
         ),
     ),
     Signature(
@@ -829,13 +945,55 @@ SIGNATURES: tuple[Signature, ...] = (
         remedy="Nothing to do: this is multiplexing working.",
         doc=DOC_CONNECTIONS,
         patterns=(
-            r"(?:database|DB)\s+connection\s+(?:was\s+|has\s+been\s+|is\s+)?(?:released|returned)",
+            _DB_CONN + r"(?:was\s+|has\s+been\s+|is\s+)?(?:released|returned)",
             r"released\s+(?:the\s+)?(?:database|DB)\s+connection",
         ),
         filter_terms=("released", "returned"),
         examples=(
             "[DEBUG] [proxyEndpoint=default] [clientConnection=5] [dbConnection=7] The database "
             "connection was released back to the connection pool.",
+            "[INFO] The database connection [dbConnection=12] was released to the pool.",
+        ),
+    ),
+    Signature(
+        id="db-connection-borrowed",
+        severity="info",
+        title="Database connection borrowed from the pool",
+        cause="A client's transaction took a database connection from the pool.",
+        remedy="Nothing to do.",
+        doc=DOC_CONNECTIONS,
+        patterns=(
+            r"borrowed\s+(?:the\s+|a\s+)?" + _DB_CONNECTION,
+            _DB_CONN + r"(?:was\s+|has\s+been\s+)?borrowed",
+        ),
+        filter_terms=("borrowed",),
+        examples=(
+            "[DEBUG] [proxyEndpoint=default] [clientConnection=7] The client session borrowed the "
+            "database connection [dbConnection=12].",
+        ),
+    ),
+    Signature(
+        id="db-connection-failed",
+        severity="error",
+        title="Database connection could not be opened",
+        cause="The proxy could not open a connection to the database: the database refused the "
+              "credentials in the secret, reached max_connections, is down, or is unreachable "
+              "(security group).",
+        remedy="Check `rdsproxyctl targets NAME` (health reason), that the secret's password "
+               "matches the database user's, the database's max_connections, and that its "
+               "security group admits the proxy's.",
+        doc=DOC_TROUBLESHOOTING,
+        patterns=(
+            r"(?:(?:could|can)" + _NEG + r"|unable\s+to|failed\s+to)\s+(?:open|establish|create)"
+            r"\s+(?:an?\s+|the\s+)?(?:new\s+)?" + _DB_CONNECTION + r"s?(?:\s+\[[^]]*\])?" + _FOR_USER
+            + _REASON,
+            r"new\s+" + _DB_CONN + r"(?:attempt\s+)?" + _FAILED + _FOR_USER + _REASON,
+        ),
+        filter_terms=("couldn't", "could not", "unable", "Unable", "failed", "Failed"),
+        examples=(
+            '[WARN] [proxyEndpoint=default] [clientConnection=7] The proxy couldn\'t open a '
+            'database connection for user "app". Reason: password authentication failed for '
+            'user "app"',
         ),
     ),
     Signature(
@@ -863,7 +1021,8 @@ SIGNATURES: tuple[Signature, ...] = (
         remedy="Nothing to do.",
         doc=DOC_TROUBLESHOOTING,
         patterns=(
-            r"startup\s+(?:message|packet)\b(?:.*?\buser(?:name)?\s*=\s*" + _Q
+            r"(?:received\s+(?:the\s+|a\s+)?startup\s+(?:message|packet)|startup\s+message\s*:)"
+            r"(?:.*?\buser(?:name)?\s*=\s*" + _Q
             + r"(?P<user>[^]\"'`\s,]+))?(?:.*?\bdatabase\s*=\s*" + _Q
             + r"(?P<database>[^]\"'`\s,]+))?",
         ),
@@ -872,6 +1031,24 @@ SIGNATURES: tuple[Signature, ...] = (
             '[INFO] [proxyEndpoint=default] [clientConnection=5] Received Startup Message: '
             '[username="app", database="orders", protocolMajorVersion=3, '
             'protocolMinorVersion=0, sslEnabled=true]',
+        ),
+    ),
+    Signature(
+        id="debug-sql",
+        severity="info",
+        title="SQL text (debug logging)",
+        cause="The proxy logs SQL statements because its DebugLogging is on.",
+        remedy="Turn DebugLogging off when done (`modify NAME --no-debug-logging`): it writes "
+               "SQL text, with whatever data it contains, to CloudWatch Logs, and costs.",
+        doc=DOC_PROXY,
+        patterns=(
+            r"(?:sent|ran|executed|prepared|received|parsed)\s+(?:the\s+|a\s+)?SQL\s+"
+            r"(?:statement|query|text)",
+        ),
+        filter_terms=("SQL",),
+        examples=(
+            "[DEBUG] [proxyEndpoint=default] [clientConnection=7] The client sent the SQL "
+            "statement: select 1",
         ),
     ),
 )
