@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -313,3 +314,29 @@ def test_logs_json_keys_are_documented(proxy_logs, tmp_path, cli):
                                           "--fail-on", "none").json())
     assert_documented("logs summary", cli("logs", "classify", str(path), "--summary", "--all",
                                           "--fail-on", "none", "-o", "json").json())
+
+
+def test_terminal_lines_are_coloured_by_severity_and_escaped():
+    import io
+
+    from rdsproxyctl.cli.logs import EventWriter
+    from rdsproxyctl.cli.output import OutputFormat, Renderer
+    from rdsproxyctl.cli.runtime import GlobalOptions, Runtime
+    from rdsproxyctl.core.logs.classify import classify
+
+    rt = Runtime(GlobalOptions(output=OutputFormat.table))
+    out = io.StringIO()
+    rt.renderer = Renderer(OutputFormat.table, stdout=out, terminal=True)
+    EventWriter(rt).write([classify(REFUSED_TOKEN), classify(CONNECTED),
+                           classify("[WARN] odd \x1b[2J line")])
+    text = out.getvalue()
+    lines = text.splitlines()
+    red = re.compile(r"\x1b\[[0-9;]*31m")
+    assert red.search(lines[0]) and "iam-auth-expired-token" in lines[0]  # red: an error
+    assert not red.search(lines[1]) and "client-connected" in lines[1]
+    assert "\x1b[2;" not in lines[1]  # only the time is dim, not the whole line
+    assert "\x1b[2J" not in text and "\\x1b[2J" in lines[2]  # the log's escape is shown, not run
+    plain = io.StringIO()
+    rt.renderer = Renderer(OutputFormat.table, stdout=plain, terminal=True, color=False)
+    EventWriter(rt).write([classify(REFUSED_TOKEN)])
+    assert "\x1b[3" not in plain.getvalue()  # --no-color

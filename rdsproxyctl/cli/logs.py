@@ -150,10 +150,11 @@ class EventWriter:
 
         for e in events:
             style = _STYLES.get(e.severity, "")
-            line = Text(safe(e.timestamp), style="dim")
+            line = Text()
+            line.append(safe(e.timestamp), style="dim")
             line.append(f"  {e.level or '-':<5}  ", style=style)
-            line.append(f"{e.signature:<{self.width}}", style=("dim" if e.signature == "unclassified"
-                                                     else f"bold {style}".strip()))
+            tag = "dim" if e.signature == "unclassified" else f"bold {style}".strip()
+            line.append(f"{e.signature:<{self.width}}", style=tag)
             line.append("  " + safe(e.message), style=style)
             self.console.print(line)
 
@@ -322,7 +323,7 @@ def _iso(millis: int) -> str:
 
 def _open_input(path: str) -> IO[bytes]:
     if path == "-":
-        return sys.stdin.buffer if hasattr(sys.stdin, "buffer") else sys.stdin  # type: ignore[return-value]
+        return getattr(sys.stdin, "buffer", sys.stdin)
     try:
         return open(path, "rb")  # noqa: SIM115 - closed by the caller
     except FileNotFoundError:

@@ -365,7 +365,10 @@ class Classifier:
         sig, spans, stop = found
         while sig.id in self.refine:
             reason = spans.get("reason")
-            a, b = reason if reason and reason[0] < reason[1] else (stop, min(end, start + SEARCH_LIMIT))
+            if reason and reason[0] < reason[1]:
+                a, b = reason
+            else:  # no reason given: the rest of the line
+                a, b = stop, min(end, start + SEARCH_LIMIT)
             refined = self.refine[sig.id].find(line, a, b)
             if refined is None:
                 break

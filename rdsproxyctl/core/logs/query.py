@@ -32,7 +32,8 @@ from rdsproxyctl.errors import UsageError
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])", re.IGNORECASE)
 _DURATION_FULL = re.compile(r"\s*(?:\d+(?:\.\d+)?\s*[smhdw]\s*)+", re.IGNORECASE)
-TIME_HELP = "a duration back from now (15m, 2h, 1d, 1h30m) or an ISO 8601 time (UTC unless it has an offset)"
+TIME_HELP = ("a duration back from now (15m, 2h, 1d, 1h30m) or an ISO 8601 time (UTC unless it "
+             "has an offset)")
 
 
 def parse_time(value: str, *, now: dt.datetime, option: str = "--since") -> dt.datetime:
@@ -49,8 +50,9 @@ def parse_time(value: str, *, now: dt.datetime, option: str = "--since") -> dt.d
     try:
         when = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise UsageError(f"{option} {value!r} is not {TIME_HELP}",
-                         hint=f"e.g. {option} 15m, {option} 2h, {option} 2024-05-01T10:00:00Z") from None
+        raise UsageError(
+            f"{option} {value!r} is not {TIME_HELP}",
+            hint=f"e.g. {option} 15m, {option} 2h, {option} 2024-05-01T10:00:00Z") from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.timezone.utc)
     return when.astimezone(dt.timezone.utc)
@@ -121,7 +123,8 @@ class Selection:
             try:
                 regex = re.compile(grep)
             except re.error as exc:
-                raise UsageError(f"--grep {grep!r} is not a valid regular expression: {exc}") from None
+                raise UsageError(
+                    f"--grep {grep!r} is not a valid regular expression: {exc}") from None
         return cls(ids, severity, endpoint or None, regex)
 
     @property

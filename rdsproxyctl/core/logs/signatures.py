@@ -270,7 +270,8 @@ SIGNATURES: tuple[Signature, ...] = (
         cause="The token was generated for another host or port (often the database's endpoint "
               "instead of the proxy's), another region or service, or another user.",
         remedy="Generate the token for exactly the proxy endpoint and port the client dials, in "
-               "the proxy's region, for the user it connects as (`rdsproxyctl token NAME --user USER`).",
+               "the proxy's region, for the user it connects as "
+               "(`rdsproxyctl token NAME --user USER`).",
         doc=DOC_IAM_CONNECT,
         parent="iam-auth-failed",
         reason_patterns=(
@@ -320,7 +321,8 @@ SIGNATURES: tuple[Signature, ...] = (
         title="IAM authentication without TLS",
         cause="The client sent an IAM token over a connection without TLS; the proxy accepts "
               "IAM authentication over TLS only.",
-        remedy="Connect with TLS (PostgreSQL: sslmode=require or verify-full; MySQL: --ssl-mode=REQUIRED).",
+        remedy="Connect with TLS (PostgreSQL: sslmode=require or verify-full; MySQL: "
+               "--ssl-mode=REQUIRED).",
         doc=DOC_TROUBLESHOOTING,
         patterns=(
             r"IAM\s+auth\w*\s+(?:is\s+)?(?:allowed|permitted|supported|possible|accepted)\s+only"
