@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -103,45 +100,18 @@ def test_follow_reports_a_missing_group(world, aws):
 
 
 # -- end to end: a real process, a real moto server, a real SIGINT --------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _fake_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RDSPROXYCTL_"))}
-    env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-               AWS_DEFAULT_REGION="us-east-1", AWS_CONFIG_FILE="/nonexistent",
-               AWS_SHARED_CREDENTIALS_FILE="/nonexistent", AWS_EC2_METADATA_DISABLED="true",
-               MOTO_EC2_LOAD_DEFAULT_AMIS="false", RDSPROXYCTL_MAX_ATTEMPTS="2")
-    return env
-
-
 @pytest.fixture
 def moto_server():
-    env = _fake_env()
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "rdsproxyctl.motoext", "-p", str(port)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    """The benchmarks' moto server helper (free loopback port, stopped by PID)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(url + "/moto-api/", timeout=1)
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "no moto server"
-                time.sleep(0.1)
-        yield url, env
+        from runner import fake_aws_env
+        from runner import moto_server as start
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        sys.path.remove(str(ROOT / "benchmarks"))
+    env = fake_aws_env()
+    with start(env) as url:
+        yield url, env
 
 
 @pytest.mark.slow
