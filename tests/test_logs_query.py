@@ -21,7 +21,7 @@ from rdsproxyctl.core.logs.patterns import (
     to_ere,
 )
 from rdsproxyctl.core.logs.query import Selection, Window, parse_time, resolve_signatures
-from rdsproxyctl.core.logs.signatures import SIGNATURES, at_least
+from rdsproxyctl.core.logs.signatures import SIGNATURES
 from rdsproxyctl.errors import UsageError
 
 from .logs_data import DOCUMENTED, VARIANTS
@@ -143,7 +143,7 @@ def test_pattern_choice_for_selections():
     assert Selection.build(signatures=["pinned", "unclassified"]).filter_pattern() is None
     # the builder itself
     assert build_filter_pattern(None, unclassified_levels=None) is None
-    ids = [s.id for s in at_least("error")]
+    ids = [s.id for s in SIGNATURES if s.severity == "error"]
     assert '"ERROR"' in build_filter_pattern(ids, unclassified_levels=["error"])
 
 

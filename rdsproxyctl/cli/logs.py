@@ -22,7 +22,6 @@ from rdsproxyctl.errors import CheckFailed, NotFound, UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
     from rdsproxyctl.core.logs.classify import LogEvent
-    from rdsproxyctl.core.logs.query import Selection
     from rdsproxyctl.core.logs.summary import Summary
 
 
@@ -78,7 +77,7 @@ def register(app: typer.Typer) -> None:
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _STYLES = {"error": "red", "warn": "yellow", "info": ""}
 TSV_KEYS = ("timestamp", "level", "signature", "severity", "endpoint", "client_connection",
-            "db_connection", "message")
+            "db_connection", "message")  # message last: it is escaped for terminals
 
 
 def safe(text: str | None) -> str:
@@ -126,12 +125,9 @@ class EventWriter:
             dumps = json.JSONEncoder(separators=(",", ":")).encode
             self.out.write("\n".join(dumps(e.to_json()) for e in events) + "\n")
         elif fmt is OutputFormat.tsv:
-            rows = []
-            for e in events:
-                data = e.to_json()
-                data["message"] = safe(e.message)
-                rows.append("\t".join(tsv_cell(data[k]) for k in TSV_KEYS))
-            self.out.write("\n".join(rows) + "\n")
+            self.out.write("".join(
+                "\t".join(tsv_cell(getattr(e, k)) for k in TSV_KEYS[:-1])
+                + "\t" + tsv_cell(safe(e.message)) + "\n" for e in events))
         elif fmt is OutputFormat.markdown:
             self.out.write("".join(
                 f"| {safe(e.timestamp)} | {e.level or '-'} | {e.signature} | "
@@ -171,14 +167,6 @@ def _write_pages(rt: Runtime, pages: Any) -> int:
     return writer.count
 
 
-def _selection(signature: list[str] | None, errors: bool, endpoint: str | None,
-               grep: str | None) -> Selection:
-    from rdsproxyctl.core.logs.query import Selection
-
-    return Selection.build(signatures=signature or (), errors=errors, endpoint=endpoint,
-                           grep=grep)
-
-
 # -- commands ------------------------------------------------------------------------------------
 def tail_cmd(
     name: ProxyName,
@@ -208,12 +196,13 @@ def tail_cmd(
       rdsproxyctl logs tail summary     # a proxy literally named "summary"
     """
     from rdsproxyctl.core.logs import fetch
-    from rdsproxyctl.core.logs.query import Window
+    from rdsproxyctl.core.logs.query import Selection, Window
     from rdsproxyctl.core.validate import check_name
 
     check_name(name)
     window = Window.parse(since, until)
-    selection = _selection(signature, errors, endpoint, grep)
+    selection = Selection.build(signatures=signature or (), errors=errors, endpoint=endpoint,
+                                grep=grep)
     if follow and until:
         raise UsageError("--follow and --until do not go together",
                          hint="--follow reads until Ctrl-C")
@@ -363,10 +352,12 @@ def classify_cmd(
       rdsproxyctl logs classify exported.log -s 'pinned*' -o json | jq -r .digest | sort | uniq -c
     """
     from rdsproxyctl.core.logs.classify import classify_lines, read_lines
+    from rdsproxyctl.core.logs.query import Selection
     from rdsproxyctl.core.logs.summary import Summarizer
 
     # a summary counts warnings and errors unless --all, like `logs summary`
-    selection = _selection(signature, errors or (summary and not all_), None, grep)
+    selection = Selection.build(signatures=signature or (), grep=grep,
+                                errors=errors or (summary and not all_))
     stream = _open_input(file)
     if file == "-" and hasattr(stream, "isatty") and stream.isatty():
         rt.renderer.info("reading log lines from stdin (Ctrl-D to end)")

@@ -172,20 +172,6 @@ def clean_span(text: str, a: int, b: int) -> Span | None:
     return (a, b) if a < b else None
 
 
-def clean(name: str, value: str | None) -> Any:
-    """A field as JSON shows it: trimmed (see :func:`clean_span`); ``limit`` as a number."""
-    span = clean_span(value, 0, len(value)) if value else None
-    if span is None:
-        return None
-    value = value[span[0]:span[1]]  # type: ignore[index]
-    if name in INT_FIELDS:
-        try:
-            return int(value)
-        except ValueError:
-            return None
-    return value
-
-
 _GROUP = re.compile(r"\(\?P<(\w+)>")
 _DIGITS = bytes.maketrans(b"123456789", b"000000000")
 
@@ -427,12 +413,6 @@ class Classifier:
             fields=tuple(fields),
             numbers=tuple(numbers),
         )
-
-    def signature_of(self, message: str) -> tuple[str, dict[str, Any]]:
-        """``(signature id, fields)`` of a message without envelope (uncached)."""
-        signature, spans = self._signature(message, 0, len(message))
-        fields = {name: clean(name, message[a:b]) for name, (a, b) in spans.items()}
-        return signature, {k: v for k, v in fields.items() if v is not None}
 
 
 @cache

@@ -1060,20 +1060,9 @@ UNCLASSIFIED = "unclassified"
 BY_ID: dict[str, Signature] = {s.id: s for s in SIGNATURES}
 
 
-def children(parent: str) -> tuple[Signature, ...]:
-    """The rows refining ``parent``, in table order."""
-    return tuple(s for s in SIGNATURES if s.parent == parent)
-
-
 def extracted_fields(sig: Signature) -> tuple[str, ...]:
     """Every field a line of ``sig`` can carry: its parents' and its own."""
     own = sig.fields
     parent = BY_ID[sig.parent] if sig.parent else None
     inherited = extracted_fields(parent) if parent else ()
     return tuple(dict.fromkeys((*inherited, *own)))
-
-
-def at_least(severity: str) -> tuple[Signature, ...]:
-    """The rows whose severity is ``severity`` or worse."""
-    rank = SEVERITY_RANK[severity]
-    return tuple(s for s in SIGNATURES if SEVERITY_RANK[s.severity] >= rank)
