@@ -36,6 +36,11 @@ from moto.rds.models import (
 )
 from moto.rds.responses import RDSResponse
 
+#: The health a newly registered target reports until someone sets it (the sandbox
+#: sets "REGISTERING" and its health checker takes over); None: moto's own
+#: REGISTERING-then-AVAILABLE.
+REGISTERED_TARGET_HEALTH: str | None = None
+
 #: How many describes a proxy reports a transitional status (creating, modifying)
 #: before it becomes available.  0 (the default) makes every change instant; tests
 #: of ``--wait`` and the sandbox raise it.
@@ -342,6 +347,9 @@ def register_db_proxy_targets(self: RDSBackend, db_proxy_name: str, target_group
                 target.tracked_cluster_id = target.rds_resource_id
             target.target_arn = (f"arn:{proxy.partition}:rds:{proxy.region}:{proxy.account_id}:"
                                  f"target:prx-tgt-{random.get_random_string(17, lower_case=True)}")
+            if REGISTERED_TARGET_HEALTH:
+                target._rpc_health = {"State": REGISTERED_TARGET_HEALTH, "Reason": None,
+                                      "Description": None}
         return targets
 
 
