@@ -142,3 +142,7 @@ class Cli:
 @pytest.fixture
 def cli() -> Cli:
     return Cli()
+
+
+# The session-wide offline sandbox (`sandbox` fixture) for end-to-end tests.
+from .sandboxing import SandboxFixture, sandbox  # noqa: E402,F401

@@ -51,8 +51,10 @@ app.callback()(root_callback(VersionOption))
 
 def _register() -> None:
     from rdsproxyctl.cli import proxies
+    from rdsproxyctl.cli import sandbox
 
     proxies.register(app)
+    sandbox.register(app)
 
 
 _register()

@@ -123,7 +123,8 @@ async def _serve(directory: Path, state: dict[str, Any], seeded: Any, url: str,
     allocator = LoopbackAllocator(emulator, loop)
     motoext.set_endpoint_allocator(allocator)
     health = HealthChecker(control, emulator, backend_ssl)
-    tasks = [loop.create_task(shipper.run()), loop.create_task(health.run())]
+    tasks = [loop.create_task(shipper.run()), loop.create_task(health.run()),
+             loop.create_task(_write_snapshots(directory, emulator))]
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -141,6 +142,17 @@ async def _serve(directory: Path, state: dict[str, Any], seeded: Any, url: str,
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     shipper.close()
+
+
+async def _write_snapshots(directory: Path, emulator: Any, interval: float = 0.5) -> None:
+    """Keep ``emulator.json`` (pools, sessions, listeners) current, for tests and debugging."""
+    last = None
+    while True:
+        snapshot = emulator.snapshot()
+        if snapshot != last:
+            st.write_json(directory / st.EMULATOR_STATE, {**snapshot, "at": time.time()})
+            last = snapshot
+        await asyncio.sleep(interval)
 
 
 if __name__ == "__main__":  # pragma: no cover - run by `sandbox up`

@@ -34,7 +34,7 @@ DAEMON_START_TIMEOUT = 60.0
 DAEMON_STOP_TIMEOUT = 10.0
 #: Files `up` makes in the sandbox directory (removed by `down`).
 _OWN_FILES = (st.STATE_FILE, st.DAEMON_FILE, st.CA_FILE, st.CERT_FILE, st.KEY_FILE,
-              st.DAEMON_LOG, st.EMULATOR_LOG, ".lock")
+              st.DAEMON_LOG, st.EMULATOR_LOG, st.EMULATOR_STATE, ".lock")
 
 Progress = Callable[[str], None]
 
@@ -139,8 +139,8 @@ def load(directory: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     state = st.read_json(directory / st.STATE_FILE)
     if state is None:
         raise NotFound(f"no sandbox in {directory}",
-                       hint="start one with `rdsproxyctl sandbox up`"
-                       + ("" if directory == st.default_dir() else f" --dir {directory}"))
+                       hint="start one with `rdsproxyctl sandbox up"
+                       + ("" if directory == st.default_dir() else f" --dir {directory}") + "`")
     return state, st.read_json(directory / st.DAEMON_FILE) or {}
 
 
@@ -150,10 +150,7 @@ def up(directory: Path, *, region: str | None = None, progress: Progress = _quie
     _check_dir(directory)
     with _locked(directory):
         state = st.read_json(directory / st.STATE_FILE)
-        if state is not None and region and region != state["region"]:
-            raise UsageError(f"the sandbox in {directory} is in {state['region']}, not {region}",
-                             hint="`rdsproxyctl sandbox down` first, or use another --dir")
-        if state is None:
+        if state is None:  # a region only matters for a new sandbox
             state = _create(directory, region or DEFAULT_REGION, progress)
         _ensure_postgres(directory, state, progress)
         _ensure_daemon(directory, state, progress)

@@ -8,6 +8,7 @@ A sandbox lives in one directory (``--dir``, default
 ``server.pem`` / ``server.key``  the certificate of the proxy and PostgreSQL
 ``daemon.json``  written by the daemon when it is ready (its port, pid, what it seeded)
 ``daemon.log``   the daemon's own log; ``emulator.log`` every proxy log line
+``emulator.json`` the emulator's listeners, sessions and pools, refreshed twice a second
 
 When ``up`` runs as root, PostgreSQL's data directory lives elsewhere (a private
 temporary directory owned by the unprivileged sandbox user), recorded in the state.
@@ -28,6 +29,7 @@ CERT_FILE = "server.pem"
 KEY_FILE = "server.key"
 DAEMON_LOG = "daemon.log"
 EMULATOR_LOG = "emulator.log"
+EMULATOR_STATE = "emulator.json"
 #: What the daemon's command line carries, so a pid is only ever ours.
 DAEMON_MODULE = "rdsproxyctl.sandbox.daemon"
 

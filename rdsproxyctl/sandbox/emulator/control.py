@@ -87,6 +87,17 @@ class CredentialReport:
     fingerprint: tuple[Any, ...] = ()
 
 
+_SNAKE = {"SecretArn": "secret_arn", "IAMAuth": "iam_auth",
+          "ClientPasswordAuthType": "client_password_auth_type", "Description": "description"}
+
+
+def _field(entry: Any, key: str) -> Any:
+    """A UserAuthConfig field, whether moto kept it as sent (CreateDBProxy) or in
+    snake_case (ModifyDBProxy's parsed parameters)."""
+    value = entry.get(key)
+    return value if value is not None else entry.get(_SNAKE[key])
+
+
 class Control:
     """Reads and writes the sandbox's moto backends for one account and region."""
 
@@ -122,9 +133,10 @@ class Control:
     # -- proxies -----------------------------------------------------------------------
     def _view(self, proxy: Any, endpoint_name: str, address: str) -> ProxyView:
         auth = tuple(
-            AuthEntry(secret_arn=a.get("SecretArn"), iam_auth=a.get("IAMAuth") or "DISABLED",
-                      client_password_auth_type=a.get("ClientPasswordAuthType")
-                      or "POSTGRES_SCRAM_SHA_256", description=a.get("Description"))
+            AuthEntry(secret_arn=_field(a, "SecretArn"),
+                      iam_auth=_field(a, "IAMAuth") or "DISABLED",
+                      client_password_auth_type=_field(a, "ClientPasswordAuthType")
+                      or "POSTGRES_SCRAM_SHA_256", description=_field(a, "Description"))
             for a in list(proxy.auth or []))
         return ProxyView(
             name=proxy.db_proxy_name, resource_id=proxy.unique_id, arn=proxy.arn,

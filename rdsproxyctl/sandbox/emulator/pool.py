@@ -246,11 +246,17 @@ class BackendConnection:
     def alive(self) -> bool:
         return not self.closed and not self.writer.is_closing() and not self.reader.at_eof()
 
-    def close(self) -> None:
+    def close(self, *, abort: bool = False) -> None:
+        """Say goodbye (Terminate) and close; ``abort``: drop the TCP connection at once
+        (a statement may be running: PostgreSQL notices within
+        client_connection_check_interval and cancels it)."""
         if self.closed:
             return
         self.closed = True
         try:
+            if abort:
+                self.writer.transport.abort()
+                return
             if not self.writer.is_closing():
                 self.writer.write(pg.message(b"X"))
             self.writer.close()
@@ -449,7 +455,8 @@ class TargetPool:
         if not clean or not conn.alive or self.closed:
             self._close(conn, "The client session ended in the middle of a request."
                         if not clean else "The database closed the connection."
-                        if not conn.alive else "The proxy target was removed.", events)
+                        if not conn.alive else "The proxy target was removed.", events,
+                        abort=not clean)
             self._wake()
             return
         self.resetting.add(conn)
@@ -478,9 +485,9 @@ class TargetPool:
         self._wake()
 
     def _close(self, conn: BackendConnection, reason: str,
-               events: EventSink | None = None) -> None:
+               events: EventSink | None = None, abort: bool = False) -> None:
         if not conn.closed:
-            conn.close()
+            conn.close(abort=abort)
             (events or self.on_event)("closed", conn, {"reason": reason})
 
     async def close(self) -> None:

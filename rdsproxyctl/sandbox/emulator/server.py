@@ -178,6 +178,15 @@ class Emulator:
             pool = self.pools.pop(key)
             await pool.close()
 
+    def snapshot(self) -> dict[str, Any]:
+        """What the emulator is doing: listeners, sessions, pools (for ``emulator.json``)."""
+        pools = []
+        for (proxy_id, target), pool in self.pools.items():
+            pools.append({"proxy_id": proxy_id, "proxy": self._proxy_name(proxy_id),
+                          "target": target, **pool.stats()})
+        return {"listeners": sorted(self.servers), "sessions": len(self.sessions),
+                "pools": pools}
+
     def verifier(self, password: str) -> Verifier:
         v = self.verifiers.get(password)
         if v is None:
@@ -292,7 +301,6 @@ class ClientSession:
 
     # -- startup --------------------------------------------------------------------------------
     async def _startup(self) -> pg.Startup | None:
-        first = True
         while True:
             try:
                 startup = await pg.read_startup(self.reader)
@@ -300,13 +308,9 @@ class ClientSession:
                 self.user = self.user or "?"
                 self.log("protocol_violation", detail=str(exc))
                 raise _Refused("protocol_violation", "error", detail=str(exc)) from None
-            if startup.code == pg.CANCEL_REQUEST:
-                if first:
-                    await self.em.cancel(startup.cancel_pid, startup.cancel_key)
+            if startup.code == pg.CANCEL_REQUEST:  # in clear, or over TLS (libpq 17+)
+                await self.em.cancel(startup.cancel_pid, startup.cancel_key)
                 return None
-            if first:
-                self.log("client_connected", address=self.peer)
-                first = False
             if startup.code == pg.SSL_REQUEST:
                 if self.tls:
                     raise _Refused("protocol_violation", "error", detail="SSLRequest over TLS")
@@ -320,6 +324,7 @@ class ClientSession:
                 await self.writer.drain()
                 continue
             break
+        self.log("client_connected", address=self.peer)
         params = startup.params
         unsupported = [k for k in params if k.startswith("_pq_.")]
         if startup.minor > 0 or unsupported:

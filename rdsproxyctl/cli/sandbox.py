@@ -1,0 +1,221 @@
+"""``rdsproxyctl sandbox up | down | status | env | demo``: the offline sandbox."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from rdsproxyctl.cli.output import Column, Fields, Table, View
+from rdsproxyctl.cli.runtime import Runtime, command
+
+sandbox_app = typer.Typer(
+    no_args_is_help=True,
+    help="""An offline sandbox: the AWS API (moto), a real PostgreSQL with TLS, and a local
+RDS Proxy that checks TLS and IAM tokens and pools connections.  No AWS account needed.
+
+Examples:
+
+  rdsproxyctl sandbox up && eval "$(rdsproxyctl sandbox env)"
+
+  rdsproxyctl sandbox demo
+""",
+)
+
+DirOption = Annotated[Optional[Path], typer.Option(
+    "--dir", help="The sandbox's state directory (env: RDSPROXYCTL_SANDBOX_DIR; default: "
+    "$XDG_STATE_HOME/rdsproxyctl/sandbox).", show_default=False, file_okay=True,
+    dir_okay=True)]
+
+PART_COLUMNS = [
+    Column("name", "PART"),
+    Column("state", "STATE", styled=True),
+    Column("pid", "PID"),
+    Column("address", "ADDRESS"),
+    Column("detail", "WHAT"),
+]
+PROXY_COLUMNS = [
+    Column("name", "PROXY"),
+    Column("status", "STATUS", styled=True),
+    Column("endpoint", "ADDRESS"),
+]
+
+
+def register(app: typer.Typer) -> None:
+    command(sandbox_app, "up")(up_cmd)
+    command(sandbox_app, "down")(down_cmd)
+    command(sandbox_app, "status")(status_cmd)
+    command(sandbox_app, "env")(env_cmd)
+    command(sandbox_app, "demo")(demo_cmd)
+    app.add_typer(sandbox_app, name="sandbox")
+
+
+def _dir(path: Path | None) -> Path:
+    from rdsproxyctl.sandbox.state import resolve_dir
+
+    return resolve_dir(path)
+
+
+def status_view(status: Any) -> View:
+    from rdsproxyctl.core.models import to_jsonable
+
+    data = to_jsonable(status)
+    return View(data, [
+        Fields([("directory", data["directory"]), ("region", data["region"]),
+                ("AWS endpoint", data["endpoint_url"]), ("CA (PGSSLROOTCERT)", data["ca_file"])],
+               title="Sandbox"),
+        Table(PART_COLUMNS, data["parts"], title="Parts"),
+        Table(PROXY_COLUMNS, data["proxies"], title="Proxies",
+              empty="(none: create one with boto3, the AWS CLI or `rdsproxyctl sandbox demo`)"),
+    ])
+
+
+def up_cmd(rt: Runtime, dir: DirOption = None) -> None:
+    """Start the sandbox, or whatever part of it is not running (safe to run twice).
+
+    Everything listens on loopback only.  As root, PostgreSQL runs as the system user
+    `rdsproxyctl-sandbox` (created when missing), since initdb refuses root.
+
+    Examples:
+
+      rdsproxyctl sandbox up
+
+      rdsproxyctl sandbox up --dir /tmp/sandbox --region eu-central-1 -o json
+    """
+    from rdsproxyctl.sandbox import manager
+
+    directory = _dir(dir)
+    with rt.renderer.status("starting the sandbox") as update:
+        status = manager.up(directory, region=rt.options.region, progress=update)
+    rt.renderer.emit(status_view(status))
+    if not status.running:
+        from rdsproxyctl.errors import CheckFailed
+
+        raise CheckFailed("some part of the sandbox is not running",
+                          hint=f"see the logs: {', '.join(status.log_files)}")
+    env_hint = 'eval "$(rdsproxyctl sandbox env' + (f" --dir {directory}" if dir else "") + ')"'
+    rt.renderer.success(f"sandbox up; point your shell at it with: {env_hint}")
+
+
+def down_cmd(rt: Runtime, dir: DirOption = None) -> None:
+    """Stop every part of the sandbox and remove what `up` made.
+
+    Examples:
+
+      rdsproxyctl sandbox down
+
+      rdsproxyctl sandbox down --dir /tmp/sandbox
+    """
+    from rdsproxyctl.core.models import to_jsonable
+    from rdsproxyctl.errors import CheckFailed
+    from rdsproxyctl.sandbox import manager
+
+    directory = _dir(dir)
+    with rt.renderer.status("stopping the sandbox") as update:
+        result = manager.down(directory, progress=update)
+    data = to_jsonable(result)
+    rt.renderer.emit(View(data, [Fields([("directory", data["directory"]),
+                                         ("stopped", data["stopped"]),
+                                         ("removed", data["removed"])], title="Sandbox down")]))
+    if result.leftovers:
+        raise CheckFailed("still listening after down: " + ", ".join(result.leftovers),
+                          hint="another process holds those ports")
+    if not result.stopped and not result.removed:
+        rt.renderer.info(f"no sandbox in {directory}: nothing to stop")
+
+
+def status_cmd(rt: Runtime, dir: DirOption = None) -> None:
+    """Show each part of the sandbox with its pid and address, and the proxies it serves.
+
+    The parts: the AWS API (moto), PostgreSQL, the proxy emulator.  Exit code 1 when a
+    part has crashed (`sandbox up` restarts it), 3 when there is no sandbox.
+
+    Examples:
+
+      rdsproxyctl sandbox status
+
+      rdsproxyctl sandbox status -o json | jq -r '.parts[] | "\\(.name) \\(.state)"'
+    """
+    from rdsproxyctl.errors import CheckFailed
+    from rdsproxyctl.sandbox import manager
+
+    status = manager.status(_dir(dir))
+    rt.renderer.emit(status_view(status))
+    crashed = [p.name for p in status.parts if p.state != "running"]
+    if crashed:
+        raise CheckFailed("not running: " + ", ".join(crashed),
+                          hint="`rdsproxyctl sandbox up` restarts them")
+
+
+def env_cmd(rt: Runtime, dir: DirOption = None) -> None:
+    """Print shell exports that point the AWS CLI, boto3, psql and rdsproxyctl at the sandbox.
+
+    The sandbox's access key, region, endpoint URL, CA (PGSSLROOTCERT) and
+    PGSSLMODE=verify-full; AWS_SESSION_TOKEN and AWS_PROFILE are unset.
+
+    Examples:
+
+      eval "$(rdsproxyctl sandbox env)"
+
+      rdsproxyctl sandbox env -o json | jq -r .variables.AWS_ENDPOINT_URL
+    """
+    from rdsproxyctl.cli.output import OutputFormat
+    from rdsproxyctl.sandbox import manager
+
+    sandbox = manager.env(_dir(dir))
+    if rt.output is OutputFormat.json:
+        rt.renderer.write_json({"variables": sandbox.variables, "unset": sandbox.unset})
+        return
+    for line in sandbox.shell():
+        rt.renderer.write_line(line)
+
+
+LOG_COLUMNS = [Column("line", "LOG LINE")]
+
+
+def demo_cmd(rt: Runtime, dir: DirOption = None) -> None:
+    """Run the main job end to end on the sandbox, showing each step.
+
+    Starts the sandbox if needed, creates a proxy (POSTGRESQL, RequireTLS, IAM
+    REQUIRED, idle timeout 1800 s, 75% of max_connections), registers the database,
+    waits for the target, mints an IAM token, connects with psycopg over verify-full
+    TLS, runs a query, shows the proxy and its recent log lines.
+
+    Examples:
+
+      rdsproxyctl sandbox demo
+
+      rdsproxyctl sandbox demo -o json | jq .query
+    """
+    from rdsproxyctl.cli.output import OutputFormat
+    from rdsproxyctl.cli.proxies import show_view
+    from rdsproxyctl.core.models import to_jsonable
+    from rdsproxyctl.sandbox import demo
+
+    directory = _dir(dir)
+    count = [0]
+
+    def step(message: str) -> None:
+        count[0] += 1
+        rt.renderer.info(f"[{count[0]}] {message}")
+
+    result = demo.run(directory, step, debug=rt.options.debug)
+    data = to_jsonable({k: v for k, v in vars(result).items() if k != "details"})
+    q = result.query
+    rt.renderer.success(
+        f"connected through {result.endpoint}:{result.port} as {q.current_user} to "
+        f"{q.database} (PostgreSQL {q.server_version}; proxy to database TLS: "
+        f"{'on' if q.backend_tls else 'off'})")
+    if rt.output is OutputFormat.json:
+        data["proxy"] = to_jsonable(result.details)
+        rt.renderer.write_json(data)
+        return
+    show = show_view(result.details)
+    rows = [{"line": line} for line in result.log_lines]
+    rt.renderer.emit(View(data, [*show.sections,
+                                 Table(LOG_COLUMNS, rows, title=f"Log group {result.log_group}",
+                                       empty="(no lines yet)")]))
+    env_hint = 'eval "$(rdsproxyctl sandbox env' + (f" --dir {directory}" if dir else "") + ')"'
+    rt.renderer.info(f"the sandbox is still running: {env_hint} to use it; "
+                     "`rdsproxyctl sandbox down` stops it")
