@@ -188,6 +188,11 @@ def create(sandbox_dir: Path, *, superuser_password: str, cert: Path, key: Path,
 
 def start(cluster: Cluster, port: int) -> int:
     """Start the cluster on 127.0.0.1:``port``; its postmaster pid."""
+    lock = cluster.data_dir / "postmaster.pid"
+    if lock.exists() and cluster.pid() is None:
+        # A crashed postmaster's lock file.  Its pid may still be a zombie nobody reaped
+        # yet, which PostgreSQL would take for a live server: the file must go.
+        lock.unlink()
     proc = _run(cluster, [str(cluster.bindir / "pg_ctl"), "start", "-D", str(cluster.data_dir),
                           "-w", "-t", "60", "-s", "-l", str(cluster.log_file),
                           "-o", f"-p {int(port)}"], timeout=90)

@@ -603,7 +603,10 @@ class LoopbackAllocator:
                 address = f"127.0.0.{n}"
                 if address in self.sockets:
                     continue
-                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                # IPPROTO_TCP, not 0: asyncio turns Nagle off (TCP_NODELAY) only on sockets
+                # whose proto says TCP, and accepted sockets inherit it.  With proto 0 every
+                # small reply waited for the client's delayed ACK (40 ms a round trip).
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
                 try:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                     sock.bind((address, self.port))
