@@ -118,3 +118,15 @@ def test_sandbox_life_cycle(cli, tmp_path):
     for host, port in (("127.0.0.1", api_port), (pg_host, int(pg_port)), (address, 5432)):
         assert not _listening(host, port), (host, port)
     assert not directory.exists()
+
+
+def test_up_without_postgresql_says_how_to_install_it(cli, tmp_path, monkeypatch):
+    from rdsproxyctl.sandbox import postgres
+
+    monkeypatch.setattr(postgres.shutil, "which", lambda name: None)
+    monkeypatch.setattr(postgres.glob, "glob", lambda pattern: [])
+    directory = tmp_path / "sb"
+    out = cli("sandbox", "up", "--dir", str(directory), code=1)
+    assert "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found" in out.stderr
+    assert "sudo apt-get install -y postgresql postgresql-contrib" in out.stderr
+    assert not directory.exists()  # nothing made

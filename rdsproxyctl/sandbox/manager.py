@@ -148,18 +148,34 @@ def load(directory: Path) -> tuple[dict[str, Any], dict[str, Any]]:
 def up(directory: Path, *, region: str | None = None, progress: Progress = _quiet) -> SandboxStatus:
     """Start the sandbox (or whatever part of it is not running)."""
     _check_dir(directory)
-    with _locked(directory):
-        state = st.read_json(directory / st.STATE_FILE)
-        if state is None:  # a region only matters for a new sandbox
-            state = _create(directory, region or DEFAULT_REGION, progress)
-        _ensure_postgres(directory, state, progress)
-        _ensure_daemon(directory, state, progress)
+    existed = directory.exists()
+    try:
+        with _locked(directory):
+            state = st.read_json(directory / st.STATE_FILE)
+            if state is None:  # a region only matters for a new sandbox
+                state = _create(directory, region or DEFAULT_REGION, progress)
+            _ensure_postgres(directory, state, progress)
+            _ensure_daemon(directory, state, progress)
+    except BaseException:
+        if st.read_json(directory / st.STATE_FILE) is None:  # nothing usable was made
+            _remove_files(directory, remove_dir=not existed)
+        raise
     return status(directory)
+
+
+def _remove_files(directory: Path, *, remove_dir: bool) -> None:
+    for name in _OWN_FILES:
+        with contextlib.suppress(FileNotFoundError):
+            (directory / name).unlink()
+    if remove_dir:
+        with contextlib.suppress(OSError):
+            directory.rmdir()
 
 
 def _create(directory: Path, region: str, progress: Progress) -> dict[str, Any]:
     from rdsproxyctl.sandbox import certs, postgres
 
+    postgres.find_bindir()  # before making anything: say how to install PostgreSQL
     progress("making the sandbox's CA and server certificate")
     certs.make(directory, ca_file=st.CA_FILE, cert_file=st.CERT_FILE, key_file=st.KEY_FILE)
     progress("creating a PostgreSQL cluster (initdb)")

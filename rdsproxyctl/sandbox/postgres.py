@@ -174,6 +174,7 @@ def create(sandbox_dir: Path, *, superuser_password: str, cert: Path, key: Path,
     finally:
         pwfile.unlink(missing_ok=True)
     if proc.returncode != 0:
+        remove(cluster)
         raise CheckFailed(f"initdb failed: {(proc.stderr or proc.stdout).strip()[-500:]}")
     for src, name in ((cert, "server.crt"), (key, "server.key")):
         dest = cluster.data_dir / name
