@@ -115,15 +115,17 @@ class SandboxFixture:
             time.sleep(0.1)
 
     def token(self, host: str, user: str, port: int = PROXY_PORT, *,
-              at: _dt.datetime | None = None, secret_access_key: str | None = None,
-              region: str | None = None) -> str:
-        """An IAM auth token minted by botocore (``at``: as if minted at that time)."""
+              at: _dt.datetime | None = None, access_key_id: str | None = None,
+              secret_access_key: str | None = None, region: str | None = None) -> str:
+        """An IAM auth token minted by botocore (``at``: as if minted at that time;
+        by default signed with the sandbox's admin key)."""
         from unittest import mock
 
         import botocore.session
 
         session = botocore.session.Session()
-        session.set_credentials(self.access_key_id, secret_access_key or self.secret_access_key)
+        session.set_credentials(access_key_id or self.access_key_id,
+                                secret_access_key or self.secret_access_key)
         rds = session.create_client("rds", region_name=region or self.region,
                                     endpoint_url=self.endpoint_url)
         if at is None:

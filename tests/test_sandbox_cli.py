@@ -86,6 +86,16 @@ def test_sandbox_life_cycle(cli, tmp_path):
         crashed = cli("sandbox", "status", "--dir", str(directory), "-o", "json", code=1)
         assert {p["name"]: p["state"] for p in crashed.json()["parts"]}["postgres"] == "crashed"
         assert "sandbox up` restarts them" in crashed.stderr
+        with socket.socket() as squatter:  # its port taken meanwhile: PostgreSQL moves
+            squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            squatter.bind((pg_host, int(pg_port)))
+            squatter.listen()
+            moved = {p["name"]: p for p in
+                     cli("sandbox", "up", "--dir", str(directory), "-o", "json").json()["parts"]}
+        assert moved["api"]["pid"] == parts["api"]["pid"]  # the API kept its state
+        new_port = int(moved["postgres"]["address"].rsplit(":", 1)[1])
+        assert new_port != int(pg_port)
+        assert rds.describe_db_instances()["DBInstances"][0]["Endpoint"]["Port"] == new_port
         os.kill(parts["api"]["pid"], signal.SIGKILL)
         repaired = cli("sandbox", "up", "--dir", str(directory), "-o", "json").json()
         assert repaired["running"] is True

@@ -173,6 +173,41 @@ def test_secret_permission_decides_target_health(sandbox):
     assert "Reason" not in sandbox.wait_health("e2e-secret", "AVAILABLE")
 
 
+def test_unauthorized_principals_and_unreadable_secrets(sandbox):
+    iam = sandbox.client("iam")
+    iam.create_user(UserName="e2e-no-policy")
+    key = iam.create_access_key(UserName="e2e-no-policy")["AccessKey"]
+    proxy = sandbox.make_proxy("e2e-authz")
+    host = proxy["Endpoint"]
+    token = sandbox.token(host, "app", access_key_id=key["AccessKeyId"],
+                          secret_access_key=key["SecretAccessKey"])
+    with pytest.raises(psycopg.OperationalError, match=IAM_FAILED):
+        sandbox.connect(host, password=token)
+    prx = proxy["DBProxyArn"].rsplit(":", 1)[1]
+    assert sandbox.log_lines("e2e-authz", contains=(
+        f"User: arn:aws:iam::{sandbox.seeded['account_id']}:user/e2e-no-policy is not authorized "
+        f"to perform: rds-db:connect on resource: arn:aws:rds-db:{sandbox.region}:"
+        f"{sandbox.seeded['account_id']}:dbuser:{prx}/app"))
+
+    from rdsproxyctl.sandbox.seed import secret_policy
+
+    sm = sandbox.client("secretsmanager")
+    no_password = sm.create_secret(Name="e2e-no-password",
+                                   SecretString=json.dumps({"username": "app"}))["ARN"]
+    gone = no_password.replace("e2e-no-password", "e2e-gone")
+    sandbox.set_role_policy({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]})
+    try:
+        for name, arn, said in (("e2e-malformed", no_password, 'must be JSON with "username"'),
+                                ("e2e-missing", gone, "doesn't exist")):
+            sandbox.make_proxy(name, secret_arn=arn, wait=False)
+            health = sandbox.wait_health(name, "UNAVAILABLE", "AUTH_FAILURE")
+            assert health["Description"] == "Proxy does not have any registered credentials"
+            assert sandbox.log_lines(name, contains=said), name
+    finally:
+        sandbox.set_role_policy(secret_policy(sandbox.seeded["secret_arn"], sandbox.region))
+
+
 def test_password_auth_and_settings_apply_live(sandbox):
     rds = sandbox.client("rds")
     host = sandbox.make_proxy("e2e-live", iam="DISABLED", require_tls=False)["Endpoint"]
@@ -359,3 +394,24 @@ def test_demo_command_on_the_running_sandbox(sandbox, cli):
     assert any("IAM authentication succeeded" in line for line in data["log_lines"])
     assert "[9] waiting for the target to be AVAILABLE" in out.stderr or \
         "waiting for the target to be AVAILABLE" in out.stderr
+
+
+def test_database_down_makes_the_target_unreachable_until_it_is_back(sandbox):
+    from rdsproxyctl.sandbox import manager, postgres
+
+    host = sandbox.make_proxy("e2e-dbdown", pool={"ConnectionBorrowTimeout": 1})["Endpoint"]
+    token = sandbox.token(host, "app")
+    with sandbox.connect(host, password=token) as conn:  # the pool now holds a connection
+        conn.execute("SELECT 1")
+    state, _ = manager.load(sandbox.directory)
+    postgres.stop(manager._cluster(state))
+    try:
+        sandbox.wait_health("e2e-dbdown", "UNAVAILABLE", "UNREACHABLE")
+        with pytest.raises(psycopg.OperationalError,
+                           match="Timed-out waiting to acquire database connection."):
+            sandbox.connect(host, password=token)
+    finally:
+        manager.up(sandbox.directory)  # PostgreSQL again, on the same port
+    sandbox.wait_health("e2e-dbdown", "AVAILABLE")
+    with sandbox.connect(host, password=token) as conn:  # the dead pooled connection is gone
+        assert conn.execute("SELECT 1").fetchone() == (1,)

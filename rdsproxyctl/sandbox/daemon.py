@@ -123,15 +123,17 @@ async def _serve(directory: Path, state: dict[str, Any], seeded: Any, url: str,
     allocator = LoopbackAllocator(emulator, loop)
     motoext.set_endpoint_allocator(allocator)
     health = HealthChecker(control, emulator, backend_ssl)
+    info: dict[str, Any] = {
+        "pid": os.getpid(), "ready": True, "api": {"host": "127.0.0.1", "port": port, "url": url},
+        "seeded": seeded.to_dict(), "db_port": state["postgres"]["port"],
+        "started_at": time.time()}
     tasks = [loop.create_task(shipper.run()), loop.create_task(health.run()),
-             loop.create_task(_write_snapshots(directory, emulator))]
+             loop.create_task(_write_snapshots(directory, emulator)),
+             loop.create_task(_follow_postgres(directory, seeded, info))]
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    st.write_json(directory / st.DAEMON_FILE, {
-        "pid": os.getpid(), "ready": True, "api": {"host": "127.0.0.1", "port": port, "url": url},
-        "seeded": seeded.to_dict(), "db_port": state["postgres"]["port"],
-        "started_at": time.time()})
+    st.write_json(directory / st.DAEMON_FILE, info)
     log.info("ready")
     await stop.wait()
     log.info("stopping")
@@ -142,6 +144,23 @@ async def _serve(directory: Path, state: dict[str, Any], seeded: Any, url: str,
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     shipper.close()
+
+
+async def _follow_postgres(directory: Path, seeded: Any, info: dict[str, Any]) -> None:
+    """When ``up`` restarts PostgreSQL on another port, point the DB instance (and its
+    proxy targets) at it, without restarting the API (which would lose its state)."""
+    from rdsproxyctl import motoext
+
+    while True:
+        await asyncio.sleep(0.5)
+        state = st.read_json(directory / st.STATE_FILE) or {}
+        pg = state.get("postgres") or {}
+        if pg.get("port") and pg["port"] != info["db_port"]:
+            motoext.set_instance_endpoint(seeded.account_id, seeded.region, seeded.db_instance,
+                                          pg["host"], pg["port"])
+            info["db_port"] = pg["port"]
+            st.write_json(directory / st.DAEMON_FILE, info)
+            log.info("PostgreSQL moved to %s:%s", pg["host"], pg["port"])
 
 
 async def _write_snapshots(directory: Path, emulator: Any, interval: float = 0.5) -> None:

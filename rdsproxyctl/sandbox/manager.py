@@ -225,10 +225,14 @@ def _ensure_postgres(directory: Path, state: dict[str, Any], progress: Progress)
 def _ensure_daemon(directory: Path, state: dict[str, Any], progress: Progress) -> None:
     pid = daemon_pid(directory)
     if pid is not None:
-        info = st.read_json(directory / st.DAEMON_FILE) or {}
-        if info.get("db_port") == state["postgres"]["port"]:
-            return
-        progress("restarting the sandbox daemon (PostgreSQL moved to another port)")
+        # The daemon follows PostgreSQL to a new port by itself (it watches state.json).
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            info = st.read_json(directory / st.DAEMON_FILE) or {}
+            if info.get("db_port") == state["postgres"]["port"]:
+                return
+            time.sleep(0.1)
+        progress("restarting the sandbox daemon (it did not follow PostgreSQL's new port)")
         _stop_pid(pid, st.DAEMON_MODULE, str(directory))
     (directory / st.DAEMON_FILE).unlink(missing_ok=True)
     progress("starting the AWS API (moto) and the proxy emulator")

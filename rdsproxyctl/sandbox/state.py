@@ -111,9 +111,12 @@ def is_running(pid: int | None, *markers: str) -> bool:
 
 
 def port_is_free(host: str, port: int) -> bool:
+    """Could a server bind ``host:port``?  (With SO_REUSEADDR, as PostgreSQL and asyncio
+    do: a port whose old connections linger in TIME_WAIT is free.)"""
     import socket
 
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:

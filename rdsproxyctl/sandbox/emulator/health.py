@@ -13,8 +13,9 @@ Every ``INTERVAL`` seconds, for each target of each proxy:
   CONNECTION_FAILED``; otherwise ``AVAILABLE``.
 
 Logins are repeated only when the credentials changed, after a failure, or every
-``RECHECK`` seconds, so a healthy sandbox costs one login per target per
-``RECHECK``.  Reasons and states:
+``RECHECK`` seconds; in between, a healthy target gets a TCP probe every
+``TCP_RECHECK`` seconds, so a database that goes away is noticed within seconds for
+the price of a TCP handshake.  Reasons and states:
 https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_TargetHealth.html
 """
 
@@ -32,7 +33,8 @@ from rdsproxyctl.sandbox.emulator.pool import BackendConnection, BackendError, E
 log = logging.getLogger("rdsproxyctl.sandbox")
 
 INTERVAL = 1.0
-RECHECK = 10.0
+RECHECK = 30.0
+TCP_RECHECK = 2.0
 NO_CREDENTIALS = "Proxy does not have any registered credentials"
 
 
@@ -40,6 +42,7 @@ NO_CREDENTIALS = "Proxy does not have any registered credentials"
 class _Known:
     fingerprint: Any = None
     checked: float = 0.0
+    tcp_checked: float = 0.0
     health: tuple[str, str | None, str | None] | None = None
     logged_problems: tuple[Any, ...] = ()
 
@@ -100,22 +103,32 @@ class HealthChecker:
         now = time.monotonic()
         healthy = known.health is not None and known.health[0] == "AVAILABLE"
         if fingerprint == known.fingerprint and healthy and now - known.checked < RECHECK:
-            return
-        known.fingerprint, known.checked = fingerprint, now
+            if now - known.tcp_checked < TCP_RECHECK:
+                return
+            known.tcp_checked = now
+            if await self._answers(target):
+                return
+        known.fingerprint, known.checked, known.tcp_checked = fingerprint, now, now
         self._set(proxy, target, known, await self.probe(target, user, password))
+
+    @staticmethod
+    async def _answers(target: TargetView) -> bool:
+        try:
+            _, writer = await asyncio.wait_for(
+                asyncio.open_connection(target.endpoint or "127.0.0.1", target.port), 5)
+        except (OSError, asyncio.TimeoutError):
+            return False
+        writer.close()
+        return True
 
     async def probe(self, target: TargetView, user: str | None,
                     password: str | None) -> tuple[str, str | None, str | None]:
         endpoint = Endpoint(target.endpoint or "127.0.0.1", target.port, self.backend_ssl)
         if user is None:  # end-to-end IAM: is the database there?
-            try:
-                _, writer = await asyncio.wait_for(
-                    asyncio.open_connection(endpoint.host, endpoint.port), 5)
-                writer.close()
+            if await self._answers(target):
                 return ("AVAILABLE", None, None)
-            except (OSError, asyncio.TimeoutError):
-                return ("UNAVAILABLE", "UNREACHABLE",
-                        f"The database at {endpoint.host}:{endpoint.port} doesn't answer.")
+            return ("UNAVAILABLE", "UNREACHABLE",
+                    f"The database at {endpoint.host}:{endpoint.port} doesn't answer.")
         try:
             conn = await BackendConnection.open(endpoint, PoolKey(user, "postgres"), password)
         except BackendError as exc:
