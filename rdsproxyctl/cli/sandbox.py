@@ -75,7 +75,8 @@ def up_cmd(rt: Runtime, dir: DirOption = None) -> None:
     """Start the sandbox, or whatever part of it is not running (safe to run twice).
 
     Everything listens on loopback only.  As root, PostgreSQL runs as the system user
-    `rdsproxyctl-sandbox` (created when missing), since initdb refuses root.
+    `rdsproxyctl-sandbox` (created when missing), since initdb refuses root.  --region
+    sets a new sandbox's region (default eu-west-1).  See docs/sandbox.md.
 
     Examples:
 
@@ -216,6 +217,6 @@ def demo_cmd(rt: Runtime, dir: DirOption = None) -> None:
     rt.renderer.emit(View(data, [*show.sections,
                                  Table(LOG_COLUMNS, rows, title=f"Log group {result.log_group}",
                                        empty="(no lines yet)")]))
-    env_hint = 'eval "$(rdsproxyctl sandbox env' + (f" --dir {directory}" if dir else "") + ')"'
-    rt.renderer.info(f"the sandbox is still running: {env_hint} to use it; "
-                     "`rdsproxyctl sandbox down` stops it")
+    flag = f" --dir {directory}" if dir else ""
+    rt.renderer.info(f'the sandbox is still running: eval "$(rdsproxyctl sandbox env{flag})" '
+                     f"to use it; `rdsproxyctl sandbox down{flag}` stops it")

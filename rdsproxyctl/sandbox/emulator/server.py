@@ -257,8 +257,8 @@ class ClientSession:
         close_reason = "eof"
         try:
             self.proxy = self.em.control.proxy_at(self.address)
-            if self.proxy is None:
-                return
+            if self.proxy is None or self.proxy.engine_family != "POSTGRESQL":
+                return  # deleted meanwhile, or a MySQL/SQL Server proxy: not emulated
             startup = await asyncio.wait_for(self._startup(), STARTUP_TIMEOUT)
             if startup is None:
                 return
