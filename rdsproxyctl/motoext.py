@@ -712,7 +712,8 @@ _orig_instance_address = DBInstance.address
 
 
 def _instance_address(self: DBInstance) -> str:
-    return getattr(self, "_rpc_address", None) or _orig_instance_address.fget(self)  # type: ignore[attr-defined]
+    override = getattr(self, "_rpc_address", None)
+    return override or _orig_instance_address.fget(self)  # type: ignore[attr-defined]
 
 
 def set_instance_endpoint(account_id: str, region: str, identifier: str, address: str,
@@ -806,7 +807,8 @@ def _statement_result(statement: dict[str, Any], action: str, resource: str,
     for key in ("Action", "NotAction"):
         if key in stmt:
             value = stmt[key]
-            stmt[key] = [v.lower() for v in value] if isinstance(value, list) else str(value).lower()
+            stmt[key] = ([v.lower() for v in value] if isinstance(value, list)
+                         else str(value).lower())
     try:
         result = IAMPolicyStatement(stmt).is_action_permitted(action.lower(), resource,
                                                               None, context or None)

@@ -119,8 +119,9 @@ class BackendConnection:
             reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(endpoint.host, endpoint.port), timeout)
         except (OSError, asyncio.TimeoutError) as exc:
-            raise BackendError("unreachable", f"can't reach {endpoint.host}:{endpoint.port}: "
-                               f"{exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__}") from None
+            why = getattr(exc, "strerror", None) or type(exc).__name__
+            raise BackendError("unreachable",
+                               f"can't reach {endpoint.host}:{endpoint.port}: {why}") from None
         conn = cls(key, reader, writer)
         try:
             await asyncio.wait_for(conn._handshake(endpoint, password), timeout)

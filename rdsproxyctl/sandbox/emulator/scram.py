@@ -122,7 +122,7 @@ class ScramServer:
         signature = _hmac(self.verifier.stored_key, auth_message)
         if len(proof) != len(signature):
             raise ScramError("malformed client proof")
-        client_key = bytes(a ^ b for a, b in zip(proof, signature))
+        client_key = bytes(a ^ b for a, b in zip(proof, signature, strict=True))
         if not hmac.compare_digest(hashlib.sha256(client_key).digest(), self.verifier.stored_key):
             raise ScramError("wrong password")
         return "v=" + _b64(_hmac(self.verifier.server_key, auth_message))
@@ -150,7 +150,7 @@ class ScramClient:
         without_proof = f"c=biws,r={nonce}"
         auth_message = f"{self._bare},{server_first},{without_proof}".encode()
         signature = _hmac(hashlib.sha256(client_key).digest(), auth_message)
-        proof = bytes(a ^ b for a, b in zip(client_key, signature))
+        proof = bytes(a ^ b for a, b in zip(client_key, signature, strict=True))
         self._server_signature = _hmac(_hmac(sp, b"Server Key"), auth_message)
         return f"{without_proof},p={_b64(proof)}"
 

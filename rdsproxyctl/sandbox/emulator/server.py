@@ -374,8 +374,9 @@ class ClientSession:
     async def _password_message(self) -> bytes:
         try:
             kind, body = await pg.read_message(self.reader, pg.MAX_AUTH_MESSAGE)
-        except pg.ProtocolViolation:
-            raise _Refused("unsupported_auth") from None
+        except pg.ProtocolViolation as exc:
+            self.log("protocol_violation", detail=str(exc))
+            raise _Refused("protocol_violation", "error", detail=str(exc)) from None
         if kind != b"p":
             raise _Refused("unsupported_auth")
         return body
