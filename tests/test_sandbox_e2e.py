@@ -296,6 +296,12 @@ def test_bad_input_neither_takes_the_proxy_down_nor_leaks_backends(sandbox):
             s.sendall(data)
             s.shutdown(socket.SHUT_WR)
             _recv_all(s)
+    # an oversized password message is refused
+    with _raw_tls(sandbox, host) as s:
+        s.sendall(pg.startup_packet({"user": "app", "database": "app"}))
+        assert s.recv(9)[:1] == b"R"
+        s.sendall(b"p" + struct.pack("!I", 1 << 30) + b"x" * 100)
+        assert b"protocol violation: invalid length" in _recv_all(s)
     # after login: an absurd message length, then the client vanishes
     with _raw_login(sandbox, host, token) as s:
         s.sendall(b"Q" + struct.pack("!I", 0x7FFFFFF0) + b"SELECT")
@@ -329,12 +335,16 @@ def _drop(conn):
     conn.close()
 
 
-def _raw_login(sandbox, host, token) -> socket.socket:
+def _raw_tls(sandbox, host) -> ssl.SSLSocket:
     raw = socket.create_connection((host, 5432), timeout=5)
     raw.sendall(pg.ssl_request())
     assert raw.recv(1) == b"S"
     ctx = ssl.create_default_context(cafile=str(sandbox.ca_file))
-    s = ctx.wrap_socket(raw, server_hostname=host)
+    return ctx.wrap_socket(raw, server_hostname=host)
+
+
+def _raw_login(sandbox, host, token) -> socket.socket:
+    s = _raw_tls(sandbox, host)
     s.sendall(pg.startup_packet({"user": "app", "database": "app"}))
     assert s.recv(9)[:1] == b"R"  # AuthenticationCleartextPassword
     s.sendall(pg.message(b"p", pg.cstr(token)))

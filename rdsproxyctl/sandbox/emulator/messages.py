@@ -62,8 +62,9 @@ CLIENT: dict[str, ClientMessage] = {
     "borrow_timeout": ClientMessage(
         "08006", "Timed-out waiting to acquire database connection."),
     "database_error": ClientMessage("08006", "Request returned an error: {error}."),
-    # Not an RDS Proxy text: what any PostgreSQL server answers to a broken packet.
-    "protocol_violation": ClientMessage("08P01", "invalid startup packet layout: {detail}"),
+    # Not an RDS Proxy text: the answer to a malformed or oversized packet (SQLSTATE
+    # protocol_violation, as PostgreSQL answers).
+    "protocol_violation": ClientMessage("08P01", "protocol violation: {detail}"),
 }
 
 
