@@ -91,7 +91,7 @@ LOG: dict[str, LogMessage] = {
         "WARN", "The client connection was closed because this RDS Proxy requires TLS "
         "connections and the client didn't request TLS."),
     "protocol_violation": LogMessage(
-        "WARN", "The client connection was closed because of an invalid startup packet: "
+        "WARN", "The client connection was closed because it sent an invalid message: "
         "{detail}"),
     "unsupported_option": LogMessage(
         "WARN", "The client connection was closed because RDS Proxy doesn't support the "
@@ -185,6 +185,7 @@ CLOSE_REASONS: dict[str, str] = {
     "terminate": "The client closed the connection.",
     "eof": "The client dropped the connection.",
     "auth_failed": "Client authentication failed.",
+    "protocol": "The client sent an invalid message.",
     "borrow_timeout": "Timed-out waiting to acquire database connection.",
     "backend_closed": "The database closed the connection.",
     "proxy_deleted": "The proxy or its endpoint was deleted.",

@@ -301,19 +301,25 @@ class ClientSession:
 
     # -- startup --------------------------------------------------------------------------------
     async def _startup(self) -> pg.Startup | None:
+        announced = False
         while True:
             try:
                 startup = await pg.read_startup(self.reader)
             except pg.ProtocolViolation as exc:
                 self.user = self.user or "?"
+                if not announced:
+                    self.log("client_connected", address=self.peer)
                 self.log("protocol_violation", detail=str(exc))
-                raise _Refused("protocol_violation", "error", detail=str(exc)) from None
+                raise _Refused("protocol_violation", "protocol", detail=str(exc)) from None
             if startup.code == pg.CANCEL_REQUEST:  # in clear, or over TLS (libpq 17+)
                 await self.em.cancel(startup.cancel_pid, startup.cancel_key)
                 return None
+            if not announced:
+                self.log("client_connected", address=self.peer)
+                announced = True
             if startup.code == pg.SSL_REQUEST:
                 if self.tls:
-                    raise _Refused("protocol_violation", "error", detail="SSLRequest over TLS")
+                    raise _Refused("protocol_violation", "protocol", detail="SSLRequest over TLS")
                 self.writer.write(b"S")
                 await self.writer.drain()
                 await self.writer.start_tls(self.em.server_ssl, ssl_handshake_timeout=10)
@@ -324,7 +330,6 @@ class ClientSession:
                 await self.writer.drain()
                 continue
             break
-        self.log("client_connected", address=self.peer)
         params = startup.params
         unsupported = [k for k in params if k.startswith("_pq_.")]
         if startup.minor > 0 or unsupported:
@@ -376,7 +381,7 @@ class ClientSession:
             kind, body = await pg.read_message(self.reader, pg.MAX_AUTH_MESSAGE)
         except pg.ProtocolViolation as exc:
             self.log("protocol_violation", detail=str(exc))
-            raise _Refused("protocol_violation", "error", detail=str(exc)) from None
+            raise _Refused("protocol_violation", "protocol", detail=str(exc)) from None
         if kind != b"p":
             raise _Refused("unsupported_auth")
         return body
