@@ -51,7 +51,7 @@ def show(bench: Bench) -> None:
         calls = len(json.loads(out)["endpoints"])
         bench.env = env
         bench.compare(
-            "show NAME -o json (4 API calls, parallel) vs aws rds describe-db-proxies (1 call)",
+            "show NAME -o json (5 API calls, 4 in parallel) vs aws rds describe-db-proxies (1 call)",
             {
                 "aws rds describe-db-proxies": [tool("aws"), "--endpoint-url", url, "rds",
                                                 "describe-db-proxies", "--db-proxy-name", "demo"],

@@ -183,6 +183,11 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in args.names if n not in REGISTRY]
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(unknown)}; see --list")
+    # pip byte-compiles an installed package; an editable checkout under
+    # PYTHONDONTWRITEBYTECODE=1 would otherwise recompile rdsproxyctl on every run.
+    import compileall
+
+    compileall.compile_dir(str(ROOT / "rdsproxyctl"), quiet=1)
     bench = Bench(repeat=args.repeat)
     print(f"# rdsproxyctl benchmarks ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, "
           f"python {sys.version.split()[0]}, repeat {args.repeat})")

@@ -53,6 +53,14 @@ class CheckFailed(RdsProxyCtlError):
     exit_code = ExitCode.CHECK_FAILED
 
 
+class ExitWith(RdsProxyCtlError):
+    """A failure whose exit code is chosen per case (e.g. a connect failure's class)."""
+
+    def __init__(self, message: str, exit_code: int, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.exit_code = ExitCode(exit_code)
+
+
 class UsageError(RdsProxyCtlError):
     """A bad option or value; raised before any AWS call is made."""
 

@@ -41,8 +41,8 @@ from moto.rds.responses import RDSResponse
 #: REGISTERING-then-AVAILABLE.
 REGISTERED_TARGET_HEALTH: str | None = None
 
-#: How many describes a proxy reports a transitional status (creating, modifying)
-#: before it becomes available.  0 (the default) makes every change instant; tests
+#: How many reads (the create/modify response included) a proxy reports a transitional
+#: status (creating, modifying) before it becomes available.  0 (the default) makes every change instant; tests
 #: of ``--wait`` and the sandbox raise it.
 TRANSITION_READS = 0
 
@@ -58,9 +58,8 @@ _installed = False
 
 
 # -- faults, with the codes of botocore's RDS model ------------------------------------
-def _fault(code: str, message: str, status: int = 400) -> RDSClientError:
-    # The HTTP status comes from the error's shape in botocore's model; ``code`` must
-    # stay the fault code (setting it to ``status`` made clients see "404" as the code).
+def _fault(code: str, message: str) -> RDSClientError:
+    """A fault; moto takes the HTTP status from the shape of that code in the RDS model."""
     return RDSClientError(code, message)
 
 
@@ -184,7 +183,7 @@ def _target_group(proxy: DBProxy, name: str | None) -> DBProxyTargetGroup:
     group = proxy.proxy_target_groups.get(name or "default")
     if group is None:
         raise _fault("DBProxyTargetGroupNotFoundFault",
-                     f"The target group {name} doesn't exist for proxy {proxy.db_proxy_name}.", 404)
+                     f"The target group {name} doesn't exist for proxy {proxy.db_proxy_name}.")
     return group
 
 
@@ -363,7 +362,7 @@ def deregister_db_proxy_targets(self: RDSBackend, db_proxy_name: str, target_gro
         for ident in [*db_instance_identifiers, *db_cluster_identifiers]:
             if ident not in registered:
                 raise _fault("DBProxyTargetNotFoundFault",
-                             f"The target {ident} isn't registered with proxy {db_proxy_name}.", 404)
+                             f"The target {ident} isn't registered with proxy {db_proxy_name}.")
         drop = set(db_instance_identifiers) | set(db_cluster_identifiers)
         group.targets = [t for t in group.targets if t.rds_resource_id not in drop]
 
@@ -457,7 +456,7 @@ def _endpoint(backend: RDSBackend, name: str) -> DBProxyEndpoint:
     ep = _endpoints(backend).get(name)
     if ep is None:
         raise _fault("DBProxyEndpointNotFoundFault",
-                     f"The DB proxy endpoint {name} doesn't exist.", 404)
+                     f"The DB proxy endpoint {name} doesn't exist.")
     return ep
 
 
@@ -665,6 +664,21 @@ def set_proxy_status(account_id: str, region: str, proxy_name: str, status: str,
             proxy.status = status
         else:
             proxy._rpc_transition = (status, reads)
+
+
+# -- tags on proxy endpoints (issue 4) --------------------------------------------------------
+_orig_get_resource_for_tagging = RDSBackend._get_resource_for_tagging
+
+
+def _get_resource_for_tagging(self: RDSBackend, arn: str) -> Any:
+    """Add/List/RemoveTags also take proxy endpoint ARNs, as AWS's do."""
+    if ":db-proxy-endpoint:" in arn:
+        for ep in _endpoints(self).values():
+            if ep.arn == arn:
+                return ep
+        raise _fault("DBProxyEndpointNotFoundFault",
+                     f"The DB proxy endpoint with ARN {arn} doesn't exist.")
+    return _orig_get_resource_for_tagging(self, arn)
 
 
 # -- sandbox hooks: proxy addresses, DB instance endpoints ---------------------------------
@@ -891,6 +905,12 @@ def install() -> None:
 
         IamResponse.simulate_principal_policy = _r_simulate_principal_policy  # type: ignore[attr-defined]
         rds_exceptions.DBProxyQuotaExceededFault.__init__ = _quota_init  # type: ignore[method-assign]
+        RDSBackend._get_resource_for_tagging = _get_resource_for_tagging  # type: ignore[method-assign]
+        from moto.core.utils import get_pagination_model
+
+        pagination = get_pagination_model("rds")  # cached: moto pages with this very dict
+        for operation, attribute in _PAGE_KEYS.items():
+            pagination[operation]["unique_attribute"] = attribute
         for name, func in {
             "create_db_proxy": create_db_proxy,
             "modify_db_proxy": modify_db_proxy,
@@ -921,6 +941,15 @@ def install() -> None:
         }.items():
             setattr(RDSResponse, name, func)
         _installed = True
+
+
+# The attribute moto's paginator uses to find where a Marker resumes, per operation.
+_PAGE_KEYS = {
+    "DescribeDBProxies": "db_proxy_name",
+    "DescribeDBProxyTargets": "rds_resource_id",
+    "DescribeDBProxyTargetGroups": "target_group_name",
+    "DescribeDBProxyEndpoints": "db_proxy_endpoint_name",
+}
 
 
 def _quota_init(self: Any) -> None:

@@ -144,5 +144,55 @@ def cli() -> Cli:
     return Cli()
 
 
+# -- issue 4 (lifecycle): counting API calls, instant waits -------------------------------------
+@dataclass
+class ApiCalls:
+    """Every AWS API call made through the factory's clients while the fixture is active."""
+
+    calls: list[tuple[str, str]] = field(default_factory=list)
+
+    READ_PREFIXES = ("Describe", "List", "Get")
+
+    @property
+    def mutating(self) -> list[tuple[str, str]]:
+        return [c for c in self.calls if not c[1].startswith(self.READ_PREFIXES)]
+
+    def operations(self, service: str | None = None) -> list[str]:
+        return [op for svc, op in self.calls if service in (None, svc)]
+
+    def clear(self) -> None:
+        self.calls.clear()
+
+
+API_SERVICES = ("rds", "ec2", "iam", "secretsmanager", "sts", "kms", "logs")
+
+
+@pytest.fixture
+def api_calls(aws: Aws) -> Iterator[ApiCalls]:
+    """Records (service, operation) of each call, via botocore's before-call event."""
+    record = ApiCalls()
+    handlers = []
+    for service in API_SERVICES:
+        client = aws.client(service)
+        name = client.meta.service_model.service_name
+
+        def handler(model: Any, _svc: str = name, **_: Any) -> None:
+            record.calls.append((_svc, model.name))
+
+        client.meta.events.register("before-call", handler)
+        handlers.append((client, handler))
+    try:
+        yield record
+    finally:
+        for client, handler in handlers:
+            client.meta.events.unregister("before-call", handler)
+
+
+@pytest.fixture
+def instant_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Waits poll without sleeping (RDSPROXYCTL_POLL_INTERVAL=0)."""
+    monkeypatch.setenv("RDSPROXYCTL_POLL_INTERVAL", "0")
+
+
 # The session-wide offline sandbox (`sandbox` fixture) for end-to-end tests.
 from .sandboxing import SandboxFixture, sandbox  # noqa: E402,F401

@@ -1,7 +1,9 @@
 """The root ``rdsproxyctl`` command: global options, version, and the command groups.
 
-Each command group lives in its own module and registers itself on ``app`` here.
-Importing this module must stay cheap: no boto3, botocore or psycopg.
+Each command group lives in its own module with a ``register(app)`` function; COMMANDS
+below says which module defines which top-level command, and the module is imported
+only when its command runs (or for ``--help``).  Importing this module must stay cheap:
+no boto3, botocore or psycopg, and no command module.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from rdsproxyctl import __version__
+from rdsproxyctl.cli.groups import LazyGroup
 from rdsproxyctl.cli.runtime import root_callback
 
 HELP = """Operate Amazon RDS Proxy: inspect proxies, their pool and targets.
@@ -38,8 +41,32 @@ def _print_version(value: bool) -> None:
 VersionOption = Annotated[Optional[bool], typer.Option(
     "--version", callback=_print_version, is_eager=True, help="Show the version and exit.")]
 
+#: Top-level command -> the modules whose ``register(app)`` define it, in help order.
+COMMANDS: dict[str, tuple[str, ...]] = {
+    "list": ("rdsproxyctl.cli.proxies",),
+    "show": ("rdsproxyctl.cli.proxies",),
+    "targets": ("rdsproxyctl.cli.targets",),
+    "token": ("rdsproxyctl.cli.token",),
+    "connect": ("rdsproxyctl.cli.connect",),
+    "diagnose": ("rdsproxyctl.cli.diagnose",),
+    "create": ("rdsproxyctl.cli.lifecycle",),
+    "apply": ("rdsproxyctl.cli.lifecycle",),
+    "modify": ("rdsproxyctl.cli.lifecycle",),
+    "pool": ("rdsproxyctl.cli.lifecycle",),
+    "delete": ("rdsproxyctl.cli.lifecycle",),
+    "iam": ("rdsproxyctl.cli.iam",),
+    "endpoints": ("rdsproxyctl.cli.endpoints",),
+    "sandbox": ("rdsproxyctl.cli.sandbox",),
+}
+
+
+class RootGroup(LazyGroup):
+    lazy = COMMANDS
+
+
 app = typer.Typer(
     name="rdsproxyctl",
+    cls=RootGroup,
     help=HELP,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -49,16 +76,15 @@ app = typer.Typer(
 app.callback()(root_callback(VersionOption))
 
 
-def _register() -> None:
-    from rdsproxyctl.cli import proxies
-    from rdsproxyctl.cli import sandbox
-
-    proxies.register(app)
-    sandbox.register(app)
-
-
-_register()
-
-
 def main() -> None:
-    app(prog_name="rdsproxyctl")
+    import sys
+
+    try:
+        app(prog_name="rdsproxyctl")
+    finally:
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:  # the reader closed the pipe after our last write
+            from rdsproxyctl.cli.errors import silence_stdout
+
+            silence_stdout()

@@ -46,8 +46,15 @@ def run_guarded(rt: Runtime, func: Callable[..., Any], /, *args: Any, **kwargs: 
     except KeyboardInterrupt:
         rt.renderer.error("interrupted")
         raise typer.Exit(ExitCode.INTERRUPTED) from None
+    except BrokenPipeError:
+        # the reader went away (`... | head`): stop quietly, as a filter would
+        silence_stdout()
+        raise typer.Exit(ExitCode.OK) from None
     except Exception as exc:  # noqa: BLE001 - this is the top-level handler
-        err = to_error(exc, rt)
+        try:
+            err = to_error(exc, rt)
+        except Exception:  # noqa: BLE001 - a bug in the mapping must not hide the error
+            err = None
         if rt.options.debug:
             print_traceback(exc, rt)
         if err is None:
@@ -60,7 +67,18 @@ def run_guarded(rt: Runtime, func: Callable[..., Any], /, *args: Any, **kwargs: 
         raise typer.Exit(err.exit_code) from None
     finally:
         if handler is not None:
-            logging.getLogger("rdsproxyctl").removeHandler(handler)
+            detach_debug_log(handler)
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null so the final flush cannot raise BrokenPipeError again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def attach_debug_log(rt: Runtime) -> logging.Handler:
@@ -68,6 +86,13 @@ def attach_debug_log(rt: Runtime) -> logging.Handler:
     logger = logging.getLogger("rdsproxyctl")
     handler = logging.StreamHandler(rt.renderer.stderr)
     handler.setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
+    handler._previous_level = logger.level  # type: ignore[attr-defined]
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
     return handler
+
+
+def detach_debug_log(handler: logging.Handler) -> None:
+    logger = logging.getLogger("rdsproxyctl")
+    logger.removeHandler(handler)
+    logger.setLevel(getattr(handler, "_previous_level", logging.NOTSET))

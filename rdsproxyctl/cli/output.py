@@ -1,6 +1,6 @@
 """The one output layer: every command prints through :class:`Renderer`.
 
-A command builds a :class:`View`: its JSON data (stable snake_case keys) plus the
+A command builds a :class:`~rdsproxyctl.cli.views.View`: its JSON data (stable snake_case keys) plus the
 sections a person reads (tables and field lists whose cells are picked from that
 same data, so ``table``, ``tsv``, ``markdown`` and ``json`` always agree).
 
@@ -21,9 +21,23 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from enum import Enum
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rdsproxyctl.cli.views import Column, Fields, Table, View
+
+_VIEW_NAMES = ("Column", "Table", "Fields", "Section", "View")
+
+
+def __getattr__(name: str) -> Any:
+    """Column, Table, Fields and View live in cli/views.py, loaded on first use: a
+    command that prints no table (``token``) does not pay for their dataclasses."""
+    if name in _VIEW_NAMES:
+        from rdsproxyctl.cli import views
+
+        return getattr(views, name)
+    raise AttributeError(name)
 
 
 class OutputFormat(str, Enum):
@@ -51,40 +65,6 @@ STATUS_STYLES = {
     "insufficient-resource-limits": "red",
     "suspended": "red",
 }
-
-
-@dataclass(frozen=True)
-class Column:
-    """A table column: the JSON key it shows and its header."""
-
-    key: str
-    header: str
-    styled: bool = False  # colour the cell by STATUS_STYLES on a terminal
-
-
-@dataclass(frozen=True)
-class Table:
-    columns: Sequence[Column]
-    rows: Sequence[dict[str, Any]]
-    title: str | None = None
-    empty: str = "(none)"
-
-
-@dataclass(frozen=True)
-class Fields:
-    """A titled list of ``label: value`` pairs (one record)."""
-
-    pairs: Sequence[tuple[str, Any]]
-    title: str | None = None
-
-
-Section = Table | Fields
-
-
-@dataclass
-class View:
-    data: Any
-    sections: list[Section] = field(default_factory=list)
 
 
 def cell(value: Any) -> str:
@@ -194,6 +174,7 @@ class Renderer:
                 force_terminal=terminal,
                 no_color=not self.color,
                 highlight=False,
+                emoji=False,  # ARNs hold ":secret:", which rich would render as an emoji
                 soft_wrap=not terminal,
             )
             self._consoles[which] = console
@@ -222,6 +203,8 @@ class Renderer:
         self.stdout.write(text + "\n")
 
     def _emit_tsv(self, view: View) -> None:
+        from rdsproxyctl.cli.views import Table
+
         out = self.stdout
         tables = [s for s in view.sections if isinstance(s, Table)]
         if len(view.sections) == 1 and tables:
@@ -236,6 +219,8 @@ class Renderer:
 
     def _plain_tables(self, view: View, tablefmt: str, heading: Callable[[str], str]) -> None:
         from tabulate import tabulate
+
+        from rdsproxyctl.cli.views import Fields
 
         out = self.stdout
         first = True
@@ -267,6 +252,8 @@ class Renderer:
         from rich import box
         from rich.table import Table as RichTable
         from rich.text import Text
+
+        from rdsproxyctl.cli.views import Fields
 
         console = self._console("out")
         for section in view.sections:
@@ -319,6 +306,20 @@ class Renderer:
             self._message("hint: ", "cyan", hint)
 
     @contextlib.contextmanager
+    def progress(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
+        """A progress bar on a terminal (stderr); silent otherwise.  Yields ``update(done)``."""
+        if self.quiet or not self.is_terminal(self.stderr):
+            yield lambda _done: None
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        with Progress("[progress.description]{task.description}", BarColumn(),
+                      MofNCompleteColumn(), TimeElapsedColumn(), console=self._console("err"),
+                      transient=True) as bar:
+            task = bar.add_task(description, total=total)
+            yield lambda done: bar.update(task, completed=done)
+
+    @contextlib.contextmanager
     def status(self, message: str) -> Iterator[Callable[[str], None]]:
         """Progress for a long wait: a spinner with elapsed time on a terminal,
         one line per change otherwise.  Yields ``update(new_message)``."""
@@ -336,11 +337,14 @@ class Renderer:
 
             yield update_plain
             return
+        from rich.markup import escape
+
         started = time.monotonic()
         console = self._console("err")
-        with console.status(message) as live:
+        with console.status(escape(message)) as live:
 
             def update_live(msg: str) -> None:
-                live.update(f"{msg} [dim]({time.monotonic() - started:.0f}s)[/dim]")
+                # escaped: progress may carry user text (an init query, a name) with "[...]"
+                live.update(f"{escape(msg)} [dim]({time.monotonic() - started:.0f}s)[/dim]")
 
             yield update_live

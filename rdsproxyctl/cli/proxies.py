@@ -6,7 +6,6 @@ from typing import Annotated, Any
 
 import typer
 
-from rdsproxyctl.cli.groups import group_with_default
 from rdsproxyctl.cli.output import Column, Fields, Table, View
 from rdsproxyctl.cli.runtime import Runtime, command
 from rdsproxyctl.core import proxies as core
@@ -107,17 +106,9 @@ def show_view(details: Any) -> View:
     return View(data, sections)
 
 
-targets_app = group_with_default(
-    "list",
-    help="Targets of a proxy and their health.  `targets NAME` is `targets list NAME`.",
-)
-
-
 def register(app: typer.Typer) -> None:
     command(app, "list")(list_cmd)
     command(app, "show")(show_cmd)
-    command(targets_app, "list")(targets_list_cmd)
-    app.add_typer(targets_app, name="targets")
 
 
 def list_cmd(rt: Runtime) -> None:
@@ -143,16 +134,7 @@ def show_cmd(name: ProxyName, rt: Runtime) -> None:
 
       rdsproxyctl show my-proxy -o tsv | awk -F'\\t' '$1=="proxy.status" {print $2}'
     """
-    rt.renderer.emit(show_view(core.describe(rt.aws, name)))
-
-
-def targets_list_cmd(name: ProxyName, rt: Runtime) -> None:
-    """List a proxy's targets and their health (state, reason, description).
-
-    Examples:
-
-      rdsproxyctl targets my-proxy
-
-      rdsproxyctl targets my-proxy -o tsv | cut -f1,6
-    """
-    rt.renderer.emit(targets_view(core.get_targets(rt.aws, name)))
+    details = core.describe(rt.aws, name)
+    for warning in details.warnings:
+        rt.renderer.warn(warning)
+    rt.renderer.emit(show_view(details))

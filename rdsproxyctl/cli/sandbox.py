@@ -10,9 +10,7 @@ import typer
 from rdsproxyctl.cli.output import Column, Fields, Table, View
 from rdsproxyctl.cli.runtime import Runtime, command
 
-sandbox_app = typer.Typer(
-    no_args_is_help=True,
-    help="""An offline sandbox: the AWS API (moto), a real PostgreSQL with TLS, and a local
+HELP = """An offline sandbox: the AWS API (moto), a real PostgreSQL with TLS, and a local
 RDS Proxy that checks TLS and IAM tokens and pools connections.  No AWS account needed.
 
 Examples:
@@ -20,8 +18,7 @@ Examples:
   rdsproxyctl sandbox up && eval "$(rdsproxyctl sandbox env)"
 
   rdsproxyctl sandbox demo
-""",
-)
+"""
 
 DirOption = Annotated[Optional[Path], typer.Option(
     "--dir", help="The sandbox's state directory (env: RDSPROXYCTL_SANDBOX_DIR; default: "
@@ -43,12 +40,13 @@ PROXY_COLUMNS = [
 
 
 def register(app: typer.Typer) -> None:
-    command(sandbox_app, "up")(up_cmd)
-    command(sandbox_app, "down")(down_cmd)
-    command(sandbox_app, "status")(status_cmd)
-    command(sandbox_app, "env")(env_cmd)
-    command(sandbox_app, "demo")(demo_cmd)
-    app.add_typer(sandbox_app, name="sandbox")
+    group = typer.Typer(no_args_is_help=True, help=HELP)
+    command(group, "up")(up_cmd)
+    command(group, "down")(down_cmd)
+    command(group, "status")(status_cmd)
+    command(group, "env")(env_cmd)
+    command(group, "demo")(demo_cmd)
+    app.add_typer(group, name="sandbox")
 
 
 def _dir(path: Path | None) -> Path:

@@ -9,10 +9,10 @@ so the message can name what was not found.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+
+from rdsproxyctl.core.aws import aws_errors  # noqa: F401 - re-exported: the usual import
 
 from rdsproxyctl.core.redact import redact_text
 from rdsproxyctl.errors import (
@@ -49,7 +49,7 @@ _THROTTLED = Fault(
 _EXPIRED = Fault(
     AuthError,
     "the AWS credentials have expired ({code})",
-    "refresh them: `aws sso login`{profile_flag}, or fetch new temporary credentials",
+    "refresh them: `aws sso login{profile_flag}`, or fetch new temporary credentials",
 )
 _REJECTED = Fault(
     AuthError,
@@ -110,6 +110,53 @@ FAULTS: dict[str, Fault] = {
     "ValidationError": _INVALID,
     "InvalidParameterException": _INVALID,
     "InvalidSubnet": _INVALID,
+    # creating and changing proxies (issue 4; exit codes documented in docs/lifecycle.md):
+    # a name already taken or a target already there is a value conflict (2); limits and
+    # states AWS refuses are failed preconditions (1).
+    "DBProxyAlreadyExistsFault": Fault(
+        UsageError, "a proxy with that name already exists in {region}: {aws_message}",
+        "`rdsproxyctl create --if-not-exists` succeeds when it does; `rdsproxyctl modify` or "
+        "`apply` change it; or choose another name"),
+    "DBProxyQuotaExceededFault": Fault(
+        AwsApiError, "the account already has the most proxies allowed in {region}",
+        "delete a proxy you no longer use, or ask for more in Service Quotas (Amazon RDS, "
+        "proxies per account)"),
+    "InvalidDBProxyStateFault": Fault(
+        AwsApiError, "proxy {proxy} cannot take {operation} in its current state: {aws_message}",
+        "wait until `rdsproxyctl show {proxy}` says available (mutating commands wait with "
+        "--wait), then run the command again"),
+    "InvalidDBProxyEndpointStateFault": Fault(
+        AwsApiError, "endpoint {endpoint} cannot take {operation} in its current state",
+        "wait until `rdsproxyctl endpoints list PROXY` says available, then retry"),
+    "InsufficientAvailableIPsInSubnetFault": Fault(
+        AwsApiError, "not enough free IP addresses in the proxy's subnets for {operation}",
+        "add CIDR blocks to the VPC or free addresses in the subnets (RDS Proxy scales with "
+        "the size of its targets), then retry"),
+    "DBProxyTargetAlreadyRegisteredFault": Fault(
+        UsageError, "that database is already a target of proxy {proxy}",
+        "`rdsproxyctl targets {proxy}` lists the targets; `targets add` skips those already there"),
+    "DBProxyEndpointAlreadyExistsFault": Fault(
+        UsageError, "a proxy endpoint named {endpoint} already exists in {region}",
+        "endpoint names are unique per account and region; choose another name"),
+    "DBProxyEndpointQuotaExceededFault": Fault(
+        AwsApiError, "proxy {proxy} already has the most endpoints allowed",
+        "delete an endpoint it no longer needs (`rdsproxyctl endpoints delete`)"),
+    "InvalidDBInstanceStateFault": Fault(
+        AwsApiError, "the DB instance cannot take {operation} in its current state: "
+        "{aws_message}", "wait until the instance is available, then retry"),
+    "InvalidDBClusterStateFault": Fault(
+        AwsApiError, "the DB cluster cannot take {operation} in its current state: "
+        "{aws_message}", "wait until the cluster is available, then retry"),
+    "EntityAlreadyExists": Fault(
+        UsageError, "IAM: {aws_message}",
+        "pass --role ARN to use the existing role, or --role-name to choose another name"),
+    "LimitExceeded": Fault(AwsApiError, "IAM limit reached: {aws_message}"),
+    "MalformedPolicyDocument": Fault(UsageError, "IAM refused the policy: {aws_message}"),
+    "InvalidSubnetID.NotFound": Fault(NotFound, "subnet not found in {region}: {aws_message}"),
+    "InvalidSubnetID.Malformed": Fault(UsageError, "{aws_message}"),
+    "InvalidGroup.NotFound": Fault(NotFound, "security group not found in {region}: "
+                                   "{aws_message}"),
+    "NotFoundException": Fault(NotFound, "KMS: {aws_message}"),
 }
 
 # Service prefix of an operation, for naming the IAM action of an AccessDenied whose
@@ -121,6 +168,7 @@ _OPERATION_SERVICES = (
     (re.compile(r"Role|Polic|User|Simulate"), "iam"),
     (re.compile(r"Subnet|SecurityGroup|Vpc"), "ec2"),
     (re.compile(r"CallerIdentity|AssumeRole"), "sts"),
+    (re.compile(r"Key|Alias|Decrypt"), "kms"),
 )
 _ACTION_IN_MESSAGE = re.compile(r"perform:?\s+([a-z0-9-]+:[A-Za-z0-9*]+)")
 
@@ -133,6 +181,11 @@ def iam_action(operation: str, aws_message: str) -> str:
         if pattern.search(operation):
             return f"{prefix}:{operation}"
     return operation or "the requested action"
+
+
+#: Codes meaning "this API endpoint does not implement the call" (emulators, old moto).
+UNPARSEABLE = "UnparseableResponse"
+UNSUPPORTED_CODES = frozenset({UNPARSEABLE, "InvalidAction", "NotImplemented"})
 
 
 class _Context(dict):  # type: ignore[type-arg]
@@ -177,6 +230,7 @@ def translate(exc: BaseException, *, region: str | None = None, profile: str | N
         return exc
     try:
         import botocore.exceptions as bx
+        from botocore.parsers import ResponseParserError
     except ImportError:  # pragma: no cover - botocore is a dependency
         return None
     ctx = _Context(region=region or "?", profile_flag=f" --profile {profile}" if profile else "",
@@ -202,20 +256,14 @@ def translate(exc: BaseException, *, region: str | None = None, profile: str | N
             f"cannot reach {where}: {type(exc).__name__}",
             hint="check --endpoint-url / AWS_ENDPOINT_URL, the network, and any HTTPS proxy",
         )
+    if isinstance(exc, ResponseParserError):
+        where = endpoint_url or "the AWS endpoint"
+        return AwsApiError(
+            f"{where} answered with something that is not an AWS API response",
+            code=UNPARSEABLE,
+            hint="check --endpoint-url / AWS_ENDPOINT_URL: is it an AWS-compatible API that "
+                 "implements this call?",
+        )
     if isinstance(exc, bx.ParamValidationError):
         return UsageError(redact_text(str(exc)).replace("\n", " "))
     return None
-
-
-@contextmanager
-def aws_errors(aws: Any, **subject: str) -> Iterator[None]:
-    """Re-raise any botocore failure inside the block as our error, naming ``subject``."""
-    try:
-        yield
-    except Exception as exc:  # noqa: BLE001 - re-raised below when not ours
-        s = aws.settings
-        err = translate(exc, region=aws.region_or_none, profile=s.profile,
-                        endpoint_url=s.endpoint_url, **subject)
-        if err is None or err is exc:
-            raise
-        raise err from exc

@@ -316,6 +316,17 @@ class ProxyDetails:
     targets: list[Target]
     endpoints: list[ProxyEndpoint]
     tags: dict[str, str]
+    #: What could not be fetched and why (e.g. an API endpoint lacking a call).
+    warnings: list[str] = field(default_factory=list)
+
+
+def default_endpoint(proxy: Proxy) -> ProxyEndpoint:
+    """The default endpoint, as DescribeDBProxyEndpoints would list it."""
+    return ProxyEndpoint(
+        name="default", proxy_name=proxy.name, arn=None, status=proxy.status,
+        endpoint=proxy.endpoint, target_role="READ_WRITE", vpc_id=proxy.vpc_id,
+        subnet_ids=list(proxy.subnet_ids), security_group_ids=list(proxy.security_group_ids),
+        is_default=True, created_date=proxy.created_date)
 
 
 def to_jsonable(obj: Any) -> Any:

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from rdsproxyctl.core.aws import Aws
-from rdsproxyctl.core.awserrors import aws_errors
+from rdsproxyctl.core.awserrors import UNSUPPORTED_CODES, aws_errors
 from rdsproxyctl.core.models import (
     Proxy,
     ProxyDetails,
@@ -14,15 +14,21 @@ from rdsproxyctl.core.models import (
     ProxySummary,
     Target,
     TargetGroup,
+    default_endpoint,
 )
+from rdsproxyctl.errors import AwsApiError
 
 #: Bounded pool for per-proxy look-ups (``list``) and the parallel parts of ``show``.
 MAX_WORKERS = 8
+#: Records per page (RDS allows 20-100): the fewest round trips.
+PAGE_SIZE = 100
 
 
 def _paginate(client: Any, operation: str, key: str, **params: Any) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
-    for page in client.get_paginator(operation).paginate(**params):
+    pages = client.get_paginator(operation).paginate(
+        PaginationConfig={"PageSize": PAGE_SIZE}, **params)
+    for page in pages:
         items.extend(page.get(key) or [])
     return items
 
@@ -90,10 +96,20 @@ def describe(aws: Aws, name: str) -> ProxyDetails:
         targets = pool.submit(get_targets, aws, name)
         endpoints = pool.submit(get_endpoints, aws, name)
         tags = pool.submit(get_tags, aws, proxy.arn)
+        warnings: list[str] = []
+        try:
+            endpoint_list = endpoints.result()
+        except AwsApiError as err:
+            if err.code not in UNSUPPORTED_CODES:
+                raise
+            endpoint_list = [default_endpoint(proxy)]
+            warnings.append("this API endpoint does not implement DescribeDBProxyEndpoints: "
+                            "only the default endpoint is shown")
         return ProxyDetails(
             proxy=proxy,
             target_group=group.result(),
             targets=targets.result(),
-            endpoints=endpoints.result(),
+            endpoints=endpoint_list,
             tags=tags.result(),
+            warnings=warnings,
         )

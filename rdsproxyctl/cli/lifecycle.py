@@ -1,0 +1,356 @@
+"""Create and change proxies: ``create``, ``apply``, ``modify``, ``pool``, ``delete``.
+
+The rest of issue 4's commands live in cli/iam.py, cli/endpoints.py and cli/targets.py
+(COMMANDS in cli/app.py maps each top-level command to its module).  Every command
+here builds a plan in core (rdsproxyctl.core.lifecycle) and hands it to
+cli/plans.run_plan.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from rdsproxyctl.cli.plans import (
+    wait_options,
+    DEFAULT_TIMEOUT,
+    DryRun,
+    Timeout,
+    WaitOff,
+    WaitOn,
+    confirm,
+    run_plan,
+)
+from rdsproxyctl.cli.runtime import Runtime, command
+
+ProxyName = Annotated[str, typer.Argument(help="The proxy's name (DBProxyName).",
+                                          show_default=False)]
+
+POOL_PANEL = "Connection pool"
+AUTH_PANEL = "Authentication"
+NET_PANEL = "Network"
+
+MaxConns = Annotated[Optional[int], typer.Option(
+    "--max-connections-percent", help="MaxConnectionsPercent, 1-100: the share of the "
+    "database's max_connections the proxy may use.", rich_help_panel=POOL_PANEL,
+    show_default=False)]
+MaxIdle = Annotated[Optional[int], typer.Option(
+    "--max-idle-connections-percent", help="MaxIdleConnectionsPercent, 0 to the max "
+    "connections percent.", rich_help_panel=POOL_PANEL, show_default=False)]
+Borrow = Annotated[Optional[int], typer.Option(
+    "--borrow-timeout", help="ConnectionBorrowTimeout in seconds, 0-300.",
+    rich_help_panel=POOL_PANEL, show_default=False)]
+InitQuery = Annotated[Optional[str], typer.Option(
+    "--init-query", help="SQL run on every new database connection ('' clears it). Never "
+    "put secrets in it.", rich_help_panel=POOL_PANEL, show_default=False)]
+Pinning = Annotated[Optional[list[str]], typer.Option(
+    "--session-pinning-filter", help="Session pinning filter (MySQL only): "
+    "EXCLUDE_VARIABLE_SETS. Repeatable.", rich_help_panel=POOL_PANEL, show_default=False)]
+
+
+def register(app: typer.Typer) -> None:
+    command(app, "create")(create_cmd)
+    command(app, "apply")(apply_cmd)
+    command(app, "modify")(modify_cmd)
+    command(app, "pool")(pool_cmd)
+    command(app, "delete")(delete_cmd)
+
+
+def _pool_spec(max_conns: int | None, max_idle: int | None, borrow: int | None,
+               init_query: str | None, pinning: list[str] | None):  # noqa: ANN202
+    from rdsproxyctl.core.spec import PoolSpec
+    from rdsproxyctl.core.validate import split_list
+
+    return PoolSpec(max_connections_percent=max_conns, max_idle_connections_percent=max_idle,
+                    connection_borrow_timeout=borrow, init_query=init_query,
+                    session_pinning_filters=split_list(pinning) if pinning else None)
+
+
+def create_cmd(
+    name: ProxyName,
+    rt: Runtime,
+    engine: Annotated[str, typer.Option(
+        "--engine", help="Engine family: postgresql, mysql or sqlserver.")] = "postgresql",
+    secret: Annotated[Optional[list[str]], typer.Option(
+        "--secret", help="ARN of a Secrets Manager secret with the database user's username "
+        "and password. Repeatable.", rich_help_panel=AUTH_PANEL, show_default=False)] = None,
+    role: Annotated[Optional[str], typer.Option(
+        "--role", help="ARN of the IAM role the proxy uses to read its secrets.",
+        rich_help_panel=AUTH_PANEL, show_default=False)] = None,
+    create_role: Annotated[bool, typer.Option(
+        "--create-role", help="Create that role: trusted by rds.amazonaws.com, allowed "
+        "GetSecretValue on exactly these secrets (and kms:Decrypt for customer-managed keys).",
+        rich_help_panel=AUTH_PANEL)] = False,
+    role_name: Annotated[Optional[str], typer.Option(
+        "--role-name", help="Name of the role --create-role makes (default: rds-proxy-NAME).",
+        rich_help_panel=AUTH_PANEL, show_default=False)] = None,
+    iam_auth: Annotated[str, typer.Option(
+        "--iam", help="IAM authentication of clients on every secret: required or disabled "
+        "(enabled: SQL Server only).", rich_help_panel=AUTH_PANEL)] = "disabled",
+    client_password_auth_type: Annotated[Optional[str], typer.Option(
+        "--client-password-auth-type", help="e.g. POSTGRES_SCRAM_SHA_256, POSTGRES_MD5, "
+        "MYSQL_CACHING_SHA2_PASSWORD, MYSQL_NATIVE_PASSWORD, SQL_SERVER_AUTHENTICATION.",
+        rich_help_panel=AUTH_PANEL, show_default=False)] = None,
+    end_to_end_iam: Annotated[bool, typer.Option(
+        "--end-to-end-iam", help="DefaultAuthScheme IAM_AUTH: the proxy uses IAM to the "
+        "database too (secrets become optional).", rich_help_panel=AUTH_PANEL)] = False,
+    subnets: Annotated[Optional[list[str]], typer.Option(
+        "--subnets", help="Subnet ids, comma-separated or repeated: two or more, in different "
+        "Availability Zones.", rich_help_panel=NET_PANEL, show_default=False)] = None,
+    security_groups: Annotated[Optional[list[str]], typer.Option(
+        "--security-groups", help="Security group ids, comma-separated or repeated (default: "
+        "the VPC's default group).", rich_help_panel=NET_PANEL, show_default=False)] = None,
+    require_tls: Annotated[bool, typer.Option(
+        "--require-tls/--no-require-tls", help="Refuse clients without TLS.")] = True,
+    idle_client_timeout: Annotated[Optional[int], typer.Option(
+        "--idle-client-timeout", help="Seconds, 1-28800 (AWS default 1800).",
+        show_default=False)] = None,
+    debug_logging: Annotated[bool, typer.Option(
+        "--debug-logging", help="Log SQL statements to CloudWatch Logs (for troubleshooting "
+        "only).")] = False,
+    tag: Annotated[Optional[list[str]], typer.Option(
+        "--tag", help="KEY=VALUE. Repeatable.", show_default=False)] = None,
+    db_instance: Annotated[Optional[str], typer.Option(
+        "--db-instance", help="Register this DB instance as the target.",
+        show_default=False)] = None,
+    db_cluster: Annotated[Optional[str], typer.Option(
+        "--db-cluster", help="Register this Aurora DB cluster as the target.",
+        show_default=False)] = None,
+    max_connections_percent: MaxConns = None,
+    max_idle_connections_percent: MaxIdle = None,
+    borrow_timeout: Borrow = None,
+    init_query: InitQuery = None,
+    session_pinning_filter: Pinning = None,
+    if_not_exists: Annotated[bool, typer.Option(
+        "--if-not-exists", help="Succeed without change when the proxy exists.")] = False,
+    dry_run: DryRun = False,
+    wait: WaitOn = True,
+    timeout: Timeout = DEFAULT_TIMEOUT,
+) -> None:
+    """Create a proxy, optionally its IAM role, its pool settings and its target.
+
+    Everything is checked before the first change: the name, ranges, auth types
+    against the engine, subnets in two Availability Zones, the secrets and the
+    target database.  Then the plan runs and the command waits until the proxy is
+    available and its target has registered.
+
+    Examples:
+
+      rdsproxyctl create demo --engine postgresql --secret arn:aws:secretsmanager:...:secret:app \\
+          --create-role --subnets subnet-a,subnet-b --db-instance db1 --max-connections-percent 75
+
+      rdsproxyctl create demo --secret ARN --role ARN --subnets subnet-a,subnet-b --dry-run -o json
+
+      rdsproxyctl create demo --secret ARN --role ARN --subnets A,B --if-not-exists --no-wait
+    """
+    from rdsproxyctl.core import lifecycle
+    from rdsproxyctl.core import validate as v
+    from rdsproxyctl.core.spec import AuthSpec, ProxySpec, TargetSpec
+
+    options = wait_options(timeout)
+
+    secrets = v.split_list(secret)
+    spec = ProxySpec(
+        name=name, engine_family=engine, role_arn=role,
+        vpc_subnet_ids=v.split_list(subnets),
+        vpc_security_group_ids=v.split_list(security_groups) or None,
+        require_tls=require_tls, idle_client_timeout=idle_client_timeout,
+        debug_logging=debug_logging or None,
+        default_auth_scheme="IAM_AUTH" if end_to_end_iam else None,
+        auth=[AuthSpec(secret_arn=arn, iam_auth=iam_auth,
+                       client_password_auth_type=client_password_auth_type)
+              for arn in secrets],
+        tags=v.parse_tags(tag) or None,
+        pool=_pool_spec(max_connections_percent, max_idle_connections_percent, borrow_timeout,
+                        init_query, session_pinning_filter),
+    )
+    if db_instance or db_cluster:
+        if db_instance and db_cluster:
+            from rdsproxyctl.errors import UsageError
+
+            raise UsageError("pass one of --db-instance and --db-cluster, not both")
+        spec.targets = [TargetSpec(db_instance, db_cluster)]
+    if not secrets and client_password_auth_type:
+        v.check_password_auth_type(client_password_auth_type, v.check_engine(engine))
+    if not secrets:
+        v.check_iam_auth(iam_auth, v.check_engine(engine))
+    role_request = None
+    if create_role:
+        from rdsproxyctl.core.iam import default_role_name
+
+        v.check_name(name)
+        role_request = lifecycle.RoleRequest(role_name or default_role_name(name))
+    elif role_name:
+        from rdsproxyctl.errors import UsageError
+
+        raise UsageError("--role-name goes with --create-role")
+    plan = lifecycle.create_plan(rt.aws, spec, create_role=role_request,
+                                 if_not_exists=if_not_exists)
+    run_plan(rt, plan, dry_run=dry_run, wait=wait, options=options)
+
+
+def apply_cmd(
+    spec_file: Annotated[str, typer.Argument(
+        metavar="SPEC.toml", help="The spec file (see docs/apply.md).", show_default=False)],
+    rt: Runtime,
+    dry_run: DryRun = False,
+    wait: WaitOn = True,
+    timeout: Timeout = DEFAULT_TIMEOUT,
+) -> None:
+    """Make a proxy match a TOML spec: create what is missing, change what differs.
+
+    The spec says what Terraform's aws_db_proxy, aws_db_proxy_default_target_group,
+    aws_db_proxy_target and aws_db_proxy_endpoint say (same attribute names).  The
+    plan is printed as a diff of fields; running it again prints "no changes" and
+    makes no change.  Tables left out of the spec are left as they are.
+
+    Examples:
+
+      rdsproxyctl apply proxy.toml --dry-run
+
+      rdsproxyctl apply proxy.toml
+
+      rdsproxyctl apply proxy.toml --dry-run -o json | jq '.changes'
+    """
+    from rdsproxyctl.core import lifecycle
+    from rdsproxyctl.core.spec import load_spec
+
+    options = wait_options(timeout)
+
+    spec = load_spec(spec_file)
+    run_plan(rt, lifecycle.apply_plan(rt.aws, spec), dry_run=dry_run, wait=wait,
+             options=options)
+
+
+def modify_cmd(
+    name: ProxyName,
+    rt: Runtime,
+    require_tls: Annotated[Optional[bool], typer.Option(
+        "--require-tls/--no-require-tls", help="Require TLS from clients, or not.",
+        show_default=False)] = None,
+    idle_client_timeout: Annotated[Optional[int], typer.Option(
+        "--idle-client-timeout", help="Seconds, 1-28800.", show_default=False)] = None,
+    debug_logging: Annotated[Optional[bool], typer.Option(
+        "--debug-logging/--no-debug-logging", help="Log SQL statements to CloudWatch Logs.",
+        show_default=False)] = None,
+    new_name: Annotated[Optional[str], typer.Option(
+        "--new-name", help="Rename the proxy (its endpoint's host name changes).",
+        show_default=False)] = None,
+    role: Annotated[Optional[str], typer.Option(
+        "--role", help="ARN of the IAM role that reads the secrets.", rich_help_panel=AUTH_PANEL,
+        show_default=False)] = None,
+    security_groups: Annotated[Optional[list[str]], typer.Option(
+        "--security-groups", help="Replace the security groups (comma-separated or repeated).",
+        rich_help_panel=NET_PANEL, show_default=False)] = None,
+    add_secret: Annotated[Optional[list[str]], typer.Option(
+        "--add-secret", help="Add an auth entry for this secret ARN. Repeatable.",
+        rich_help_panel=AUTH_PANEL, show_default=False)] = None,
+    remove_secret: Annotated[Optional[list[str]], typer.Option(
+        "--remove-secret", help="Remove the auth entry of this secret ARN. Repeatable.",
+        rich_help_panel=AUTH_PANEL, show_default=False)] = None,
+    iam_auth: Annotated[Optional[str], typer.Option(
+        "--iam", help="IAMAuth of every auth entry: required or disabled (enabled: SQL Server).",
+        rich_help_panel=AUTH_PANEL, show_default=False)] = None,
+    client_password_auth_type: Annotated[Optional[str], typer.Option(
+        "--client-password-auth-type", help="ClientPasswordAuthType of every auth entry.",
+        rich_help_panel=AUTH_PANEL, show_default=False)] = None,
+    end_to_end_iam: Annotated[Optional[bool], typer.Option(
+        "--end-to-end-iam/--no-end-to-end-iam", help="DefaultAuthScheme IAM_AUTH or NONE.",
+        rich_help_panel=AUTH_PANEL, show_default=False)] = None,
+    dry_run: DryRun = False,
+    wait: WaitOn = True,
+    timeout: Timeout = DEFAULT_TIMEOUT,
+) -> None:
+    """Change a proxy's settings: TLS, idle timeout, debug logging, name, auth entries.
+
+    Only what you pass changes; the plan shows each field's old and new value.
+
+    Examples:
+
+      rdsproxyctl modify demo --require-tls --idle-client-timeout 900
+
+      rdsproxyctl modify demo --add-secret arn:aws:secretsmanager:...:secret:reporting --dry-run
+
+      rdsproxyctl modify demo --new-name demo-blue --no-wait
+    """
+    from rdsproxyctl.core import lifecycle
+    from rdsproxyctl.core.validate import split_list
+
+    options = wait_options(timeout)
+
+    req = lifecycle.ModifyRequest(
+        require_tls=require_tls, idle_client_timeout=idle_client_timeout,
+        debug_logging=debug_logging, new_name=new_name, role_arn=role,
+        security_groups=split_list(security_groups) if security_groups else None,
+        end_to_end_iam=end_to_end_iam, add_secrets=split_list(add_secret),
+        remove_secrets=split_list(remove_secret), iam_auth=iam_auth,
+        client_password_auth_type=client_password_auth_type)
+    run_plan(rt, lifecycle.modify_plan(rt.aws, name, req), dry_run=dry_run, wait=wait,
+             options=options)
+
+
+def pool_cmd(
+    name: ProxyName,
+    rt: Runtime,
+    max_connections_percent: MaxConns = None,
+    max_idle_connections_percent: MaxIdle = None,
+    borrow_timeout: Borrow = None,
+    init_query: InitQuery = None,
+    session_pinning_filter: Pinning = None,
+    dry_run: DryRun = False,
+    wait: WaitOn = True,
+    timeout: Timeout = DEFAULT_TIMEOUT,
+) -> None:
+    """Change the connection pool of a proxy's target group; shows old and new values.
+
+    Examples:
+
+      rdsproxyctl pool demo --max-connections-percent 75 --max-idle-connections-percent 25
+
+      rdsproxyctl pool demo --borrow-timeout 30 --dry-run
+
+      rdsproxyctl pool demo --init-query ''
+    """
+    from rdsproxyctl.core import lifecycle
+
+    options = wait_options(timeout)
+
+    pool = _pool_spec(max_connections_percent, max_idle_connections_percent, borrow_timeout,
+                      init_query, session_pinning_filter)
+    run_plan(rt, lifecycle.pool_plan(rt.aws, name, pool), dry_run=dry_run, wait=wait,
+             options=options)
+
+
+def delete_cmd(
+    name: ProxyName,
+    rt: Runtime,
+    yes: Annotated[bool, typer.Option(
+        "--yes", "-y", help="Delete without asking (required without a terminal).")] = False,
+    if_exists: Annotated[bool, typer.Option(
+        "--if-exists", help="Succeed without change when the proxy does not exist.")] = False,
+    dry_run: DryRun = False,
+    wait: WaitOff = False,
+    timeout: Timeout = DEFAULT_TIMEOUT,
+) -> None:
+    """Delete a proxy with its endpoints and target group (the databases stay).
+
+    Asks for confirmation on a terminal; from a script, pass --yes.  The IAM role
+    and the secrets are left as they are.
+
+    Examples:
+
+      rdsproxyctl delete demo
+
+      rdsproxyctl delete demo --yes --wait
+
+      rdsproxyctl delete demo --yes --if-exists
+    """
+    from rdsproxyctl.core import lifecycle
+
+    options = wait_options(timeout)
+
+    plan = lifecycle.delete_plan(rt.aws, name, if_exists=if_exists)
+    if not dry_run and not plan.no_changes:
+        confirm(rt, f"Delete proxy {name} in {rt.aws.region}?", yes=yes)
+    run_plan(rt, plan, dry_run=dry_run, wait=wait, options=options)

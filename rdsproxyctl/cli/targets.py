@@ -1,0 +1,101 @@
+"""``targets [list] NAME``, ``targets add|remove``: a proxy's databases and their health."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from rdsproxyctl.cli.groups import group_with_default
+from rdsproxyctl.cli.plans import (
+    DEFAULT_TIMEOUT,
+    DryRun,
+    Timeout,
+    WaitOff,
+    run_plan,
+    wait_options,
+)
+from rdsproxyctl.cli.runtime import Runtime, command
+
+ProxyName = Annotated[str, typer.Argument(help="The proxy's name (DBProxyName).",
+                                          show_default=False)]
+DbInstance = Annotated[Optional[str], typer.Option(
+    "--db-instance", help="A DB instance identifier.", show_default=False)]
+DbCluster = Annotated[Optional[str], typer.Option(
+    "--db-cluster", help="An Aurora DB cluster identifier.", show_default=False)]
+
+
+def register(app: typer.Typer) -> None:
+    group = group_with_default(
+        "list",
+        help="Targets of a proxy and their health.  `targets NAME` is `targets list NAME`.",
+    )
+    command(group, "list")(list_cmd)
+    command(group, "add")(add_cmd)
+    command(group, "remove")(remove_cmd)
+    app.add_typer(group, name="targets")
+
+
+def list_cmd(name: ProxyName, rt: Runtime) -> None:
+    """List a proxy's targets and their health (state, reason, description).
+
+    Examples:
+
+      rdsproxyctl targets my-proxy
+
+      rdsproxyctl targets my-proxy -o tsv | cut -f1,6
+    """
+    from rdsproxyctl.cli.proxies import targets_view
+    from rdsproxyctl.core import proxies
+
+    rt.renderer.emit(targets_view(proxies.get_targets(rt.aws, name)))
+
+
+def add_cmd(
+    name: ProxyName,
+    rt: Runtime,
+    db_instance: DbInstance = None,
+    db_cluster: DbCluster = None,
+    dry_run: DryRun = False,
+    wait: WaitOff = False,
+    timeout: Timeout = DEFAULT_TIMEOUT,
+) -> None:
+    """Register a DB instance or cluster as the proxy's target (nothing if already there).
+
+    Examples:
+
+      rdsproxyctl targets add demo --db-instance db1 --wait
+
+      rdsproxyctl targets add demo --db-cluster aurora-1 --dry-run
+    """
+    from rdsproxyctl.core import lifecycle
+
+    options = wait_options(timeout)
+
+    plan = lifecycle.targets_plan(rt.aws, name, add=True, instance=db_instance,
+                                  cluster=db_cluster)
+    run_plan(rt, plan, dry_run=dry_run, wait=wait, options=options)
+
+
+def remove_cmd(
+    name: ProxyName,
+    rt: Runtime,
+    db_instance: DbInstance = None,
+    db_cluster: DbCluster = None,
+    dry_run: DryRun = False,
+    wait: WaitOff = False,
+    timeout: Timeout = DEFAULT_TIMEOUT,
+) -> None:
+    """Deregister a DB instance or cluster from the proxy (nothing if not a target).
+
+    Examples:
+
+      rdsproxyctl targets remove demo --db-instance db1
+    """
+    from rdsproxyctl.core import lifecycle
+
+    options = wait_options(timeout)
+
+    plan = lifecycle.targets_plan(rt.aws, name, add=False, instance=db_instance,
+                                  cluster=db_cluster)
+    run_plan(rt, plan, dry_run=dry_run, wait=wait, options=options)

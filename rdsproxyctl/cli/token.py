@@ -1,0 +1,112 @@
+"""``rdsproxyctl token``: mint an IAM auth token for a proxy."""
+
+from __future__ import annotations
+
+import shlex
+from enum import Enum
+from typing import Annotated, Optional
+
+import typer
+
+from rdsproxyctl.cli.output import OutputFormat
+from rdsproxyctl.cli.runtime import Runtime, command
+from rdsproxyctl.errors import UsageError
+
+
+class TokenFormat(str, Enum):
+    token = "token"
+    env = "env"
+    json = "json"
+    dsn = "dsn"
+
+
+def register(app: typer.Typer) -> None:
+    command(app, "token")(token_cmd)
+
+
+def token_cmd(
+    rt: Runtime,
+    name: Annotated[Optional[str], typer.Argument(
+        help="The proxy's name; omit it with --host.", show_default=False)] = None,
+    user: Annotated[str, typer.Option(
+        "--user", "-u", help="Database user the token is for (DBUser).", show_default=False)] = "",
+    endpoint: Annotated[Optional[str], typer.Option(
+        "--endpoint", help="One of the proxy's extra endpoints instead of the default one.",
+        show_default=False)] = None,
+    host: Annotated[Optional[str], typer.Option(
+        "--host", help="Sign for this host with no API call (with --port and --region).",
+        show_default=False)] = None,
+    port: Annotated[Optional[int], typer.Option(
+        "--port", help="Port for --host (default 5432).", show_default=False)] = None,
+    database: Annotated[Optional[str], typer.Option(
+        "--database", "-d", help="Database name for --format env/dsn.", show_default=False)] = None,
+    fmt: Annotated[Optional[TokenFormat], typer.Option(
+        "--format", "-f", help="token (default), env (export lines), json, or dsn "
+        "(a libpq connection string without the password).", show_default=False)] = None,
+    ca_bundle: Annotated[Optional[str], typer.Option(
+        "--ca-bundle", help="CA file for sslrootcert in env/dsn (default: PGSSLROOTCERT, "
+        "else `system`).", show_default=False)] = None,
+) -> None:
+    """Mint an IAM authentication token for a proxy (valid 15 minutes).
+
+    The token is signed locally with your AWS credentials for the proxy's endpoint, port and
+    region; only the token is printed, so it can feed PGPASSWORD.
+
+    Examples:
+
+      PGPASSWORD=$(rdsproxyctl token my-proxy --user app) psql "host=... user=app sslmode=verify-full"
+
+      psql "$(rdsproxyctl token my-proxy --user app --format dsn)"   # with PGPASSWORD set as above
+
+      eval "$(rdsproxyctl token my-proxy --user app --format env)" && psql
+
+      rdsproxyctl token --host my-proxy.proxy-abc.eu-west-1.rds.amazonaws.com --port 5432 \\
+          --region eu-west-1 --user app      # no API call at all
+    """
+    from rdsproxyctl.core import tokens
+    from rdsproxyctl.core.db import sslrootcert
+
+    if not user:
+        raise UsageError("--user is required: the database user the token is for")
+    if host and (name or endpoint):
+        raise UsageError("give a proxy NAME or --host, not both")
+    if not host and not name:
+        raise UsageError("give a proxy NAME, or --host (with --port and --region)")
+    if fmt is None:
+        fmt = TokenFormat.json if rt.output is OutputFormat.json else TokenFormat.token
+    engine = "POSTGRESQL"
+    if host:
+        port = port if port is not None else 5432
+        region = None
+    else:
+        target = tokens.resolve(rt.aws, name or "", endpoint)
+        host, port, region, engine = target.host, target.port, target.region, target.engine_family
+    if engine != "POSTGRESQL" and fmt in (TokenFormat.env, TokenFormat.dsn):
+        raise UsageError(f"--format {fmt.value} is for PostgreSQL proxies; {name} is {engine}",
+                         hint="use --format token or json")
+    minted = tokens.mint(rt.aws, host, int(port), user, region)
+    for warning in minted.warnings:
+        rt.renderer.warn(warning)
+    out = rt.renderer
+    if fmt is TokenFormat.token:
+        out.write_line(minted.token)
+    elif fmt is TokenFormat.json:
+        out.write_json({"token": minted.token, "host": minted.host, "port": minted.port,
+                        "user": minted.user, "region": minted.region,
+                        "expires_at": minted.expires_at.isoformat()})
+    elif fmt is TokenFormat.env:
+        values = [("PGHOST", minted.host), ("PGPORT", str(minted.port)), ("PGUSER", minted.user)]
+        if database:
+            values.append(("PGDATABASE", database))
+        values += [("PGSSLMODE", "verify-full"), ("PGSSLROOTCERT", sslrootcert(ca_bundle)),
+                   ("PGPASSWORD", minted.token)]
+        for key, value in values:
+            out.write_line(f"export {key}={shlex.quote(value)}")
+    else:
+        from psycopg.conninfo import make_conninfo
+
+        params = {"host": minted.host, "port": minted.port, "user": minted.user}
+        if database:
+            params["dbname"] = database
+        params.update(sslmode="verify-full", sslrootcert=sslrootcert(ca_bundle))
+        out.write_line(make_conninfo("", **params))

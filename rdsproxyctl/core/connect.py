@@ -1,0 +1,390 @@
+"""Connection smoke tests through a proxy: time every phase, say what broke and how to fix it.
+
+The client-facing messages RDS Proxy sends are documented on "Troubleshooting for RDS
+Proxy" (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy.troubleshooting.html);
+:data:`FAILURE_RULES` maps them (and libpq's own errors) to a class and a remedy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from rdsproxyctl.core.db import ConnParams, ConnectTimeout, DnsError, PhaseTimer, sslrootcert
+from rdsproxyctl.errors import ExitCode, UsageError
+
+TROUBLESHOOTING = "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy.troubleshooting.html"
+
+#: Failure class -> exit code (documented in docs/connect.md).
+CLASS_EXIT_CODES: dict[str, ExitCode] = {
+    "dns": ExitCode.CONNECTION,
+    "network": ExitCode.CONNECTION,
+    "tls": ExitCode.CONNECTION,
+    "proxy-limit": ExitCode.CONNECTION,
+    "pool-timeout": ExitCode.CONNECTION,
+    "iam-auth": ExitCode.AUTH,
+    "password-auth": ExitCode.AUTH,
+    "unsupported-option": ExitCode.USAGE,
+    "database": ExitCode.CHECK_FAILED,
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    pattern: re.Pattern[str]
+    klass: str
+    remedy: str
+
+
+def _rule(pattern: str, klass: str, remedy: str) -> Rule:
+    return Rule(re.compile(pattern, re.IGNORECASE), klass, remedy)
+
+
+#: Known messages, most specific first.  Remedies may use {user} {host} {port} {region}
+#: {resource_arn} {proxy}.
+FAILURE_RULES: tuple[Rule, ...] = (
+    _rule(r"IAM authentication is allowed only with SSL", "tls",
+          "IAM tokens are only accepted over TLS: connect with sslmode=require or verify-full "
+          "(the default of rdsproxyctl connect)"),
+    _rule(r"requires TLS connections", "tls",
+          "the proxy has RequireTLS on: connect with sslmode=verify-full (or require)"),
+    _rule(r"IAM authentication failed because of too many competing requests", "proxy-limit",
+          "the proxy's IAM authentication rate limit was hit: retry with back-off, reuse "
+          "connections (a pool in the application), or spread connection storms"),
+    _rule(r"IAM authentication failed for user", "iam-auth",
+          "the token was refused: the caller needs rds-db:connect on {resource_arn}; the token "
+          "must be signed for host {host}, port {port} and region {region} (the proxy's "
+          "endpoint, not the database's), less than 15 minutes ago, with a correct clock"),
+    _rule(r"has no credentials for the role", "password-auth",
+          "the proxy has no secret for user {user}: add a Secrets Manager secret with this "
+          "username to the proxy's auth (rdsproxyctl modify {proxy} ...), or connect as a user "
+          "that has one"),
+    _rule(r"password that was provided for the role .* is wrong|password authentication failed",
+          "password-auth",
+          "the password does not match the proxy's secret for {user}: check the secret's "
+          "password (and ClientPasswordAuthType against the database's password_encryption)"),
+    _rule(r"supports only IAM, MD5, or SCRAM", "password-auth",
+          "the client offered an authentication method the proxy does not support: use SCRAM "
+          "or MD5 password authentication, or an IAM token"),
+    _rule(r"user name is missing", "unsupported-option",
+          "give a user name (--user)"),
+    _rule(r"doesn't support the option|does not support the option", "unsupported-option",
+          "RDS Proxy refuses startup options such as `options=-c ...`: set them with SET in "
+          "the session (which pins it) or with the proxy's InitQuery (rdsproxyctl pool "
+          "{proxy} --init-query ...)"),
+    _rule(r"maximum number of client connections to the proxy", "proxy-limit",
+          "the proxy's client connection limit was reached: close idle clients, lower "
+          "IdleClientTimeout, or pool connections in the application"),
+    _rule(r"Rate of connection to proxy exceeded", "proxy-limit",
+          "the proxy's connection rate limit was hit: retry with back-off and reuse connections"),
+    _rule(r"Timed-out waiting to acquire database connection", "pool-timeout",
+          "no database connection became free within ConnectionBorrowTimeout: the database may "
+          "be down or the pool exhausted; check `rdsproxyctl targets {proxy}`, raise "
+          "MaxConnectionsPercent or the borrow timeout (rdsproxyctl pool {proxy} ...), and look "
+          "for pinned sessions (rdsproxyctl logs summary {proxy})"),
+    _rule(r"Request returned an error", "database",
+          "the database itself refused the request: read its message above"),
+    _rule(r"certificate verify failed|does not match host name|SSL certificate|"
+          r"root certificate file|sslrootcert|certificate", "tls",
+          "TLS verification failed: proxies present certificates from Amazon Trust Services "
+          "(Amazon Root CA 1-4): use sslrootcert=system (libpq 16+) or a CA bundle that "
+          "contains those roots (--ca-bundle); connect with the proxy's own DNS name "
+          "(custom DNS names fail hostname verification)"),
+    _rule(r"server does not support SSL|SSL was required|SSL error|SSL SYSCALL|tls", "tls",
+          "the TLS handshake failed: check --sslmode and that you are talking to the proxy"),
+    _rule(r"timeout expired|timed out|no answer within", "network",
+          "nothing answered at {host}:{port}: clients must be inside the proxy's VPC (or "
+          "peered/VPN); check the security group of the proxy allows inbound {port} from you"),
+    _rule(r"Connection refused|No route to host|Network is unreachable|could not connect|"
+          r"Connection reset|server closed the connection", "network",
+          "the connection to {host}:{port} failed: check the host and port (PostgreSQL proxies "
+          "listen on 5432), routing from this network, and security groups"),
+)
+
+_PHASE_FALLBACK = {"dns": "dns", "tcp_connect": "network", "tls_handshake": "tls",
+                   "authentication": "password-auth", "first_query": "database"}
+
+
+@dataclass(frozen=True)
+class Failure:
+    phase: str
+    klass: str
+    message: str
+    remedy: str
+    exit_code: int
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    seconds: float | None
+    ok: bool
+
+
+@dataclass(frozen=True)
+class SmokeResult:
+    ok: bool
+    host: str
+    port: int
+    user: str
+    database: str
+    auth: str
+    proxy: str | None
+    endpoint: str | None
+    phases: list[Phase]
+    total_seconds: float
+    current_user: str | None = None
+    server_version: str | None = None
+    failure: Failure | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def classify(phase: str, message: str, context: dict[str, Any]) -> Failure:
+    """The class and remedy of a failure message seen in ``phase``."""
+    first_line = message.strip().splitlines()[0] if message.strip() else message
+    for rule in FAILURE_RULES:
+        if rule.pattern.search(message):
+            klass, remedy = rule.klass, rule.remedy
+            break
+    else:
+        klass = _PHASE_FALLBACK.get(phase, "database")
+        remedy = {"dns": "the host name does not resolve from here: check it, and that this "
+                         "machine can resolve the VPC's private DNS names",
+                  }.get(klass, "see " + TROUBLESHOOTING)
+    values = {"user": "?", "host": "?", "port": "?", "region": "?", "proxy": "PROXY",
+              "resource_arn": "arn:aws:rds-db:REGION:ACCOUNT:dbuser:prx-ID/USER", **context}
+    return Failure(phase=phase, klass=klass, message=_clean(first_line),
+                   remedy=remedy.format(**values), exit_code=int(CLASS_EXIT_CODES[klass]))
+
+
+def _clean(message: str) -> str:
+    from rdsproxyctl.core.redact import redact_text
+
+    text = re.sub(r"^(connection to server at .*?failed: )", "", message.strip())
+    text = re.sub(r"^(FATAL|ERROR):\s+", "", text)
+    return redact_text(text)
+
+
+@dataclass(frozen=True)
+class ConnectSpec:
+    """What to connect to and how to authenticate."""
+
+    proxy: str | None = None
+    endpoint: str | None = None
+    host: str | None = None
+    port: int | None = None
+    user: str | None = None
+    database: str | None = None
+    iam: bool = False
+    secret_arn: str | None = None
+    password_env: str | None = None
+    sslmode: str = "verify-full"
+    ca_bundle: str | None = None
+    connect_timeout: float = 10.0
+
+    def validate(self) -> None:
+        modes = [bool(self.iam), bool(self.secret_arn), bool(self.password_env)]
+        if sum(modes) != 1:
+            raise UsageError("choose exactly one of --iam, --secret ARN, --password-env VAR")
+        if not self.proxy and not self.host:
+            raise UsageError("give a proxy NAME, or --host (and --port)")
+        if self.proxy and self.host:
+            raise UsageError("give a proxy NAME or --host, not both")
+        if self.iam and not self.user:
+            raise UsageError("--iam needs --user: the database user the token is for")
+        if self.sslmode not in ("disable", "allow", "prefer", "require", "verify-ca",
+                                "verify-full"):
+            raise UsageError(f"--sslmode {self.sslmode!r} is not a libpq sslmode")
+        if self.ca_bundle and not os.path.isfile(self.ca_bundle):
+            raise UsageError(f"--ca-bundle {self.ca_bundle}: no such file")
+        if self.port is not None and not 1 <= self.port <= 65535:
+            raise UsageError(f"--port must be 1-65535, got {self.port}")
+        if self.connect_timeout <= 0:
+            raise UsageError("--connect-timeout must be positive")
+        if self.password_env and self.password_env not in os.environ:
+            raise UsageError(f"--password-env {self.password_env}: that variable is not set")
+
+
+@dataclass
+class Prepared:
+    """A resolved target and credentials, ready to dial (reused by load mode)."""
+
+    params: ConnParams
+    auth: str
+    proxy: str | None
+    endpoint: str | None
+    context: dict[str, Any]
+    lookup_seconds: float | None
+    warnings: list[str]
+    region: str | None
+
+
+def _secret_credentials(aws: Any, secret_arn: str) -> tuple[str | None, str]:
+    from rdsproxyctl.core.aws import aws_errors
+
+    with aws_errors(aws, secret=secret_arn):
+        value = aws.client("secretsmanager").get_secret_value(SecretId=secret_arn)
+    try:
+        data = json.loads(value.get("SecretString") or "")
+        password = data["password"]
+    except (ValueError, KeyError, TypeError):
+        raise UsageError(f"secret {secret_arn} is not JSON with a `password` key",
+                         hint="RDS Proxy secrets hold JSON with `username` and `password`") from None
+    return data.get("username"), str(password)
+
+
+def prepare(aws: Any, spec: ConnectSpec) -> Prepared:
+    """Validate, look the proxy up (timed), and get the password or token."""
+    from rdsproxyctl.core import tokens
+
+    spec.validate()
+    warnings: list[str] = []
+    lookup_seconds = None
+    region: str | None = None
+    context: dict[str, Any] = {}
+    if spec.proxy:
+        started = time.perf_counter()
+        target = tokens.resolve(aws, spec.proxy, spec.endpoint)
+        lookup_seconds = time.perf_counter() - started
+        if target.engine_family != "POSTGRESQL":
+            raise UsageError(
+                f"proxy {spec.proxy} is {target.engine_family}: connect supports PostgreSQL "
+                "proxies only for now", hint="MySQL support needs a MySQL driver (not yet)")
+        host, port, region = target.host, target.port, target.region
+        from rdsproxyctl.core.proxies import get_proxy
+
+        proxy = get_proxy(aws, spec.proxy)
+        context["proxy_arn"] = proxy.arn
+        from rdsproxyctl.core.iam import db_user_arn
+
+        context["resource_arn"] = db_user_arn(proxy, spec.user or "*")
+    else:
+        host, port = spec.host or "", spec.port or 5432
+    user = spec.user
+    password: str | None
+    if spec.iam:
+        minted = tokens.mint(aws, host, port, user or "", region)
+        password, region = minted.token, minted.region
+        warnings.extend(minted.warnings)
+        context["token_expires_at"] = minted.expires_at.isoformat()
+    elif spec.secret_arn:
+        secret_user, password = _secret_credentials(aws, spec.secret_arn)
+        user = user or secret_user
+    else:
+        password = os.environ[spec.password_env or ""]
+    if not user:
+        raise UsageError("no database user: pass --user (the secret has no `username`)")
+    database = spec.database or user
+    context.update(user=user, host=host, port=port, region=region or "?",
+                   proxy=spec.proxy or "PROXY")
+    params = ConnParams(host=host, port=int(port), user=user, dbname=database,
+                        password=password, sslmode=spec.sslmode,
+                        sslrootcert=sslrootcert(spec.ca_bundle),
+                        connect_timeout=spec.connect_timeout)
+    auth = "iam" if spec.iam else "secret" if spec.secret_arn else "password"
+    return Prepared(params=params, auth=auth, proxy=spec.proxy, endpoint=spec.endpoint,
+                    context=context, lookup_seconds=lookup_seconds, warnings=warnings,
+                    region=region)
+
+
+FIRST_QUERY = "SELECT 1, current_user, current_setting('server_version')"
+
+
+def first_query(conn: Any) -> tuple[str, str]:
+    """``SELECT 1``, current_user and the server version, over the simple query protocol
+    (a client-side cursor: no Parse message, nothing that pins a proxy session)."""
+    import psycopg
+
+    with psycopg.ClientCursor(conn) as cur:
+        cur.execute(FIRST_QUERY)
+        row = cur.fetchone()
+    assert row is not None and row[0] == 1
+    return str(row[1]), str(row[2])
+
+
+def exception_message(exc: BaseException) -> str:
+    message = str(exc)
+    diag = getattr(exc, "diag", None)
+    primary = getattr(diag, "message_primary", None) if diag is not None else None
+    return primary or message
+
+
+def smoke_test(aws: Any, spec: ConnectSpec) -> SmokeResult:
+    """Connect once, run the first query, close; report each phase and the failure."""
+    import psycopg  # noqa: F401 - imported before the clock starts: not a phase
+
+    from rdsproxyctl.core import db
+
+    started = time.perf_counter()
+    prepared = prepare(aws, spec)
+    timer = PhaseTimer()
+    failure: Failure | None = None
+    user_seen = version = None
+    conn = None
+    try:
+        conn = db.connect(prepared.params, timer)
+        user_seen, version = db.timed(timer, "first_query", lambda: first_query(conn))
+    except Exception as exc:  # noqa: BLE001 - database failures are classified, others raised
+        if not _is_db_error(exc):
+            raise
+        failure = classify(timer.failed_phase or "tcp_connect", exception_message(exc),
+                           prepared.context)
+        if failure.klass == "iam-auth":
+            failure = _explain_iam_failure(aws, failure, prepared)
+    finally:
+        if conn is not None:
+            conn.close()
+    phases = []
+    if prepared.lookup_seconds is not None:
+        phases.append(Phase("proxy_lookup", round(prepared.lookup_seconds, 6), True))
+    for name in (*db.PHASES, "first_query"):
+        if name in timer.durations:
+            phases.append(Phase(name, round(timer.durations[name], 6),
+                                not (failure and failure.phase == name)))
+    return SmokeResult(
+        ok=failure is None, host=prepared.params.host, port=prepared.params.port,
+        user=prepared.params.user, database=prepared.params.dbname, auth=prepared.auth,
+        proxy=prepared.proxy, endpoint=prepared.endpoint, phases=phases,
+        total_seconds=round(time.perf_counter() - started, 6), current_user=user_seen,
+        server_version=version, failure=failure, warnings=prepared.warnings)
+
+
+def _is_db_error(exc: BaseException) -> bool:
+    if isinstance(exc, (DnsError, ConnectTimeout)):
+        return True
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(exc, psycopg.Error)
+
+
+def _explain_iam_failure(aws: Any, failure: Failure, prepared: Prepared) -> Failure:
+    """Add the evidence an IAM failure needs: who signed, for what, and the clock."""
+    details: dict[str, Any] = {
+        "token_host": prepared.params.host, "token_port": prepared.params.port,
+        "token_region": prepared.region, "required_resource": prepared.context.get("resource_arn"),
+    }
+    try:
+        response = aws.client("sts").get_caller_identity()
+        details["caller"] = response.get("Arn")
+        date = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+        if date:
+            from email.utils import parsedate_to_datetime
+
+            skew = time.time() - parsedate_to_datetime(date).timestamp()
+            details["clock_skew_seconds"] = round(skew, 1)
+    except Exception:  # noqa: BLE001 - evidence is best effort; the failure stands
+        pass
+    remedy = failure.remedy
+    if details.get("caller"):
+        remedy += f" (the token was signed by {details['caller']})"
+    if abs(details.get("clock_skew_seconds", 0)) > 300:
+        remedy += f"; this machine's clock is {details['clock_skew_seconds']:+.0f} s off AWS's"
+    return Failure(phase=failure.phase, klass=failure.klass, message=failure.message,
+                   remedy=remedy, exit_code=failure.exit_code, details=details)

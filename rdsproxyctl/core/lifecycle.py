@@ -1,0 +1,913 @@
+"""Plans that create and change proxies: create, apply, modify, pool, targets, endpoints, delete.
+
+Each ``*_plan`` function checks every value first (no AWS call), then reads what it
+needs (read-only calls: the proxy, subnets, secrets, the target database), then
+returns a :class:`~rdsproxyctl.core.plan.Plan`; nothing is changed until
+:func:`rdsproxyctl.core.plan.execute` runs it.  Reading the current state and
+comparing it with a :class:`~rdsproxyctl.core.spec.ProxySpec` is one function,
+:func:`diff`, shared by ``create``, ``apply``, ``modify`` and ``pool``, so they agree
+on what "no changes" means.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from rdsproxyctl.core import iam as iamdocs
+from rdsproxyctl.core import validate as v
+from rdsproxyctl.core.models import AuthEntry, Proxy, ProxyDetails, ProxyEndpoint, Target
+from rdsproxyctl.core.plan import Change, Plan, PlannedCall
+from rdsproxyctl.core.spec import (
+    AuthSpec,
+    EndpointSpec,
+    PoolSpec,
+    ProxySpec,
+    TargetSpec,
+    iam_tls_warning,
+    max_connections_warning,
+)
+from rdsproxyctl.errors import NotFound, UsageError
+
+#: A new target group's pool, per engine family (RDS API reference, ConnectionPoolConfiguration).
+DEFAULT_POOL = {
+    "POSTGRESQL": {"max_connections_percent": 100, "max_idle_connections_percent": 50},
+    "MYSQL": {"max_connections_percent": 100, "max_idle_connections_percent": 50},
+    "SQLSERVER": {"max_connections_percent": 10, "max_idle_connections_percent": 5},
+}
+DEFAULT_BORROW_TIMEOUT = 120
+
+
+# -- reading the current state ----------------------------------------------------------------
+def read_state(aws: Any, name: str) -> ProxyDetails | None:
+    """Everything about proxy ``name``, or ``None`` when there is no such proxy."""
+    from rdsproxyctl.core.proxies import describe
+
+    try:
+        return describe(aws, name)
+    except NotFound:
+        return None
+
+
+def require_state(aws: Any, name: str) -> ProxyDetails:
+    """Like :func:`read_state`, but a missing proxy is :class:`NotFound` (exit 3)."""
+    from rdsproxyctl.core.proxies import describe
+
+    return describe(aws, name)
+
+
+def _auth_api(entry: AuthEntry) -> dict[str, Any]:
+    out = {
+        "AuthScheme": entry.auth_scheme or "SECRETS",
+        "SecretArn": entry.secret_arn,
+        "IAMAuth": entry.iam_auth or "DISABLED",
+        "ClientPasswordAuthType": entry.client_password_auth_type,
+        "Description": entry.description,
+        "UserName": entry.user_name,
+    }
+    return {k: val for k, val in out.items() if val is not None}
+
+
+def auth_specs(proxy: Proxy) -> list[AuthSpec]:
+    """The proxy's auth entries as specs (to edit and plan back)."""
+    return [AuthSpec(secret_arn=a.secret_arn or "", iam_auth=a.iam_auth or "DISABLED",
+                     client_password_auth_type=a.client_password_auth_type,
+                     description=a.description, auth_scheme=a.auth_scheme or "SECRETS",
+                     username=a.user_name)
+            for a in proxy.auth]
+
+
+def secret_label(arn: str) -> str:
+    """The secret's name from its ARN (``...:secret:app-db-AbCdEf`` -> ``app-db-AbCdEf``)."""
+    return arn.split(":secret:", 1)[-1] if ":secret:" in arn else arn
+
+
+_AUTH_FIELDS = (("IAMAuth", "iam_auth"), ("ClientPasswordAuthType", "client_password_auth_type"),
+                ("Description", "description"), ("UserName", "username"),
+                ("AuthScheme", "auth_scheme"))
+
+
+def _target_key(t: Target) -> tuple[str, str] | None:
+    if t.type == "TRACKED_CLUSTER":
+        return ("cluster", t.tracked_cluster_id or t.rds_resource_id or "")
+    if t.type == "RDS_INSTANCE" and not t.tracked_cluster_id:
+        return ("instance", t.rds_resource_id or "")
+    return None  # a cluster member or a serverless endpoint: part of its cluster
+
+
+def target_keys(targets: list[Target]) -> list[tuple[str, str]]:
+    return list(dict.fromkeys(k for k in map(_target_key, targets) if k))
+
+
+def _target_params(keys: list[tuple[str, str]]) -> dict[str, list[str]]:
+    params: dict[str, list[str]] = {}
+    instances = [i for kind, i in keys if kind == "instance"]
+    clusters = [c for kind, c in keys if kind == "cluster"]
+    if instances:
+        params["DBInstanceIdentifiers"] = instances
+    if clusters:
+        params["DBClusterIdentifiers"] = clusters
+    return params
+
+
+def _api_tags(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": val} for k, val in sorted(tags.items())]
+
+
+# -- the differ ----------------------------------------------------------------------------------
+@dataclass
+class _Builder:
+    plan: Plan
+    name: str  # the proxy's name for calls (after a rename)
+
+    def call(self, service: str, operation: str, params: dict[str, Any], description: str,
+             **kw: Any) -> None:
+        self.plan.calls.append(PlannedCall(service, operation, params, description, **kw))
+
+    def change(self, action: str, resource: str, field_: str | None = None, old: Any = None,
+               new: Any = None) -> None:
+        self.plan.changes.append(Change(action, resource, field_, old, new))  # type: ignore[arg-type]
+
+
+def _pool_defaults(engine_family: str) -> dict[str, Any]:
+    base = DEFAULT_POOL.get(engine_family, DEFAULT_POOL["POSTGRESQL"])
+    return {**base, "connection_borrow_timeout": DEFAULT_BORROW_TIMEOUT, "init_query": None,
+            "session_pinning_filters": []}
+
+
+def _plan_pool(b: _Builder, spec: ProxySpec, current: dict[str, Any], creating: bool) -> None:
+    pool = spec.pool
+    if pool is None or pool.is_empty():
+        return
+    config: dict[str, Any] = {}
+    for attr, api in PoolSpec.API_NAMES.items():
+        new = getattr(pool, attr)
+        if new is None:
+            continue
+        old = current.get(attr)
+        if attr == "session_pinning_filters":
+            same = sorted(new) == sorted(old or [])
+        elif attr == "init_query":
+            same = (new or None) == (old or None)
+        else:
+            same = new == old
+        if same and not creating:
+            continue
+        config[api] = new
+        b.change("create" if creating else "update", "target_group default", attr,
+                 None if creating else old, new)
+    eff_max = pool.max_connections_percent or current.get("max_connections_percent")
+    if pool.max_idle_connections_percent is not None and eff_max is not None and \
+            pool.max_idle_connections_percent > eff_max:
+        raise UsageError(f"max idle connections percent ({pool.max_idle_connections_percent}) "
+                         f"cannot exceed max connections percent ({eff_max}) of {b.name}")
+    idle = current.get("max_idle_connections_percent")
+    if pool.max_idle_connections_percent is None and eff_max is not None and idle is not None \
+            and idle > eff_max:
+        config["MaxIdleConnectionsPercent"] = eff_max
+        b.change("update", "target_group default", "max_idle_connections_percent", idle, eff_max)
+        b.plan.warnings.append(f"max idle connections percent goes from {idle} to {eff_max} "
+                               "to stay within max connections percent")
+    if config:
+        b.call("rds", "ModifyDBProxyTargetGroup",
+               {"DBProxyName": b.name, "TargetGroupName": "default",
+                "ConnectionPoolConfig": config},
+               f"set the connection pool of {b.name}: "
+               + ", ".join(f"{k}={val}" for k, val in config.items()))
+
+
+def _plan_targets(b: _Builder, spec: ProxySpec, current: list[tuple[str, str]]) -> None:
+    if spec.targets is None:
+        return
+    wanted = [t.key for t in spec.targets]
+    remove = [k for k in current if k not in wanted]
+    add = [k for k in wanted if k not in current]
+    if remove:
+        for kind, ident in remove:
+            b.change("delete", f"target {ident}", "type", kind, None)
+        b.call("rds", "DeregisterDBProxyTargets",
+               {"DBProxyName": b.name, "TargetGroupName": "default", **_target_params(remove)},
+               f"deregister {', '.join(f'{k} {i}' for k, i in remove)} from {b.name}")
+    if add:
+        for kind, ident in add:
+            b.change("create", f"target {ident}", "type", None, kind)
+        b.call("rds", "RegisterDBProxyTargets",
+               {"DBProxyName": b.name, "TargetGroupName": "default", **_target_params(add)},
+               f"register {', '.join(f'{k} {i}' for k, i in add)} as target of {b.name}")
+        b.plan.wait_targets = True
+
+
+def _tag_calls(b: _Builder, arn: str, label: str, wanted: dict[str, str],
+               current: dict[str, str]) -> None:
+    add = {k: val for k, val in wanted.items() if current.get(k) != val}
+    remove = sorted(k for k in current if k not in wanted)
+    for k in sorted(add):
+        b.change("update" if k in current else "create", f"tags of {label}", k, current.get(k),
+                 add[k])
+    for k in remove:
+        b.change("delete", f"tags of {label}", k, current[k], None)
+    if add:
+        b.call("rds", "AddTagsToResource", {"ResourceName": arn, "Tags": _api_tags(add)},
+               f"tag {label}: " + ", ".join(f"{k}={add[k]}" for k in sorted(add)))
+    if remove:
+        b.call("rds", "RemoveTagsFromResource", {"ResourceName": arn, "TagKeys": remove},
+               f"untag {label}: " + ", ".join(remove))
+
+
+def _plan_endpoints(aws: Any, b: _Builder, spec: ProxySpec, current: list[ProxyEndpoint],
+                    proxy_subnets: list[str]) -> None:
+    if spec.endpoints is None:
+        return
+    have = {e.name: e for e in current if not e.is_default}
+    wanted = {e.name: e for e in spec.endpoints}
+    for name in sorted(set(have) - set(wanted)):
+        b.change("delete", f"endpoint {name}")
+        b.call("rds", "DeleteDBProxyEndpoint", {"DBProxyEndpointName": name},
+               f"delete endpoint {name} of {b.name}")
+    for ep in spec.endpoints:
+        cur = have.get(ep.name)
+        if cur is None:
+            _create_endpoint_call(b, ep, ep.vpc_subnet_ids or proxy_subnets)
+            continue
+        if ep.target_role != cur.target_role:
+            raise UsageError(f"endpoint {ep.name} is {cur.target_role}; its role cannot change "
+                             f"in place: delete it (`rdsproxyctl endpoints delete {b.name} "
+                             f"{ep.name}`) and apply again")
+        if ep.vpc_subnet_ids is not None and set(ep.vpc_subnet_ids) != set(cur.subnet_ids):
+            raise UsageError(f"the subnets of endpoint {ep.name} cannot change in place: delete "
+                             f"it (`rdsproxyctl endpoints delete {b.name} {ep.name}`) and apply "
+                             "again")
+        if ep.vpc_security_group_ids is not None and \
+                set(ep.vpc_security_group_ids) != set(cur.security_group_ids):
+            b.change("update", f"endpoint {ep.name}", "vpc_security_group_ids",
+                     cur.security_group_ids, ep.vpc_security_group_ids)
+            b.call("rds", "ModifyDBProxyEndpoint",
+                   {"DBProxyEndpointName": ep.name,
+                    "VpcSecurityGroupIds": ep.vpc_security_group_ids},
+                   f"set the security groups of endpoint {ep.name}")
+        if ep.tags is not None and cur.arn:
+            from rdsproxyctl.core.proxies import get_tags
+
+            _tag_calls(b, cur.arn, f"endpoint {ep.name}", ep.tags, get_tags(aws, cur.arn))
+
+
+def _create_endpoint_call(b: _Builder, ep: EndpointSpec, subnets: list[str]) -> None:
+    params: dict[str, Any] = {"DBProxyName": b.name, "DBProxyEndpointName": ep.name,
+                              "VpcSubnetIds": list(subnets), "TargetRole": ep.target_role}
+    if ep.vpc_security_group_ids:
+        params["VpcSecurityGroupIds"] = list(ep.vpc_security_group_ids)
+    if ep.tags:
+        params["Tags"] = _api_tags(ep.tags)
+    res = f"endpoint {ep.name}"
+    b.change("create", res, "target_role", None, ep.target_role)
+    b.change("create", res, "vpc_subnet_ids", None, list(subnets))
+    if ep.vpc_security_group_ids:
+        b.change("create", res, "vpc_security_group_ids", None, ep.vpc_security_group_ids)
+    for k, val in sorted((ep.tags or {}).items()):
+        b.change("create", f"tags of {res}", k, None, val)
+    b.call("rds", "CreateDBProxyEndpoint", params,
+           f"create {ep.target_role} endpoint {ep.name} of {b.name}")
+
+
+def _plan_new_proxy(b: _Builder, spec: ProxySpec) -> None:
+    params: dict[str, Any] = {
+        "DBProxyName": spec.name,
+        "EngineFamily": spec.engine_family,
+        "RoleArn": spec.role_arn,
+        "VpcSubnetIds": list(spec.vpc_subnet_ids),
+    }
+    if spec.vpc_security_group_ids:
+        params["VpcSecurityGroupIds"] = list(spec.vpc_security_group_ids)
+    if spec.default_auth_scheme:
+        params["DefaultAuthScheme"] = spec.default_auth_scheme
+    if spec.auth:
+        params["Auth"] = [a.to_api() for a in spec.auth]
+    params["RequireTLS"] = True if spec.require_tls is None else spec.require_tls
+    if spec.idle_client_timeout is not None:
+        params["IdleClientTimeout"] = spec.idle_client_timeout
+    if spec.debug_logging is not None:
+        params["DebugLogging"] = spec.debug_logging
+    if spec.tags:
+        params["Tags"] = _api_tags(spec.tags)
+    res = f"proxy {spec.name}"
+    for attr, key in (("engine_family", "EngineFamily"), ("role_arn", "RoleArn"),
+                      ("vpc_subnet_ids", "VpcSubnetIds"),
+                      ("vpc_security_group_ids", "VpcSecurityGroupIds"),
+                      ("default_auth_scheme", "DefaultAuthScheme"), ("require_tls", "RequireTLS"),
+                      ("idle_client_timeout", "IdleClientTimeout"),
+                      ("debug_logging", "DebugLogging")):
+        if key in params:
+            b.change("create", res, attr, None, params[key])
+    for entry in params.get("Auth", []):
+        b.change("create", f"auth {secret_label(entry['SecretArn'])}", "iam_auth", None,
+                 entry["IAMAuth"])
+    for k, val in sorted((spec.tags or {}).items()):
+        b.change("create", f"tags of {res}", k, None, val)
+    b.call("rds", "CreateDBProxy", params,
+           f"create {spec.engine_family} proxy {spec.name}")
+
+
+def _plan_proxy_changes(b: _Builder, spec: ProxySpec, proxy: Proxy, new_name: str | None) -> None:
+    res = f"proxy {proxy.name}"
+    if spec.engine_family != proxy.engine_family:
+        raise UsageError(f"proxy {proxy.name} is {proxy.engine_family}; the engine family cannot "
+                         "change: create a new proxy")
+    if spec.vpc_subnet_ids and set(spec.vpc_subnet_ids) != set(proxy.subnet_ids):
+        raise UsageError(f"the subnets of proxy {proxy.name} cannot change in place (now "
+                         f"{', '.join(proxy.subnet_ids)}): create a new proxy, or keep them")
+    params: dict[str, Any] = {}
+
+    def scalar(attr: str, key: str, new: Any, old: Any) -> None:
+        if new is not None and new != old:
+            params[key] = new
+            b.change("update", res, attr, old, new)
+
+    if new_name and new_name != proxy.name:
+        params["NewDBProxyName"] = new_name
+        b.change("update", res, "name", proxy.name, new_name)
+    scalar("role_arn", "RoleArn", spec.role_arn, proxy.role_arn)
+    scalar("require_tls", "RequireTLS", spec.require_tls, proxy.require_tls)
+    scalar("idle_client_timeout", "IdleClientTimeout", spec.idle_client_timeout,
+           proxy.idle_client_timeout)
+    scalar("debug_logging", "DebugLogging", spec.debug_logging, proxy.debug_logging)
+    scalar("default_auth_scheme", "DefaultAuthScheme", spec.default_auth_scheme,
+           proxy.default_auth_scheme or "NONE")
+    if spec.vpc_security_group_ids is not None and \
+            set(spec.vpc_security_group_ids) != set(proxy.security_group_ids):
+        params["SecurityGroups"] = list(spec.vpc_security_group_ids)
+        b.change("update", res, "vpc_security_group_ids", proxy.security_group_ids,
+                 spec.vpc_security_group_ids)
+    if spec.auth is not None:
+        current = {a.secret_arn: _auth_api(a) for a in proxy.auth if a.secret_arn}
+        desired = [a.to_api(base=current.get(a.secret_arn)) for a in spec.auth]
+        wanted = {d["SecretArn"]: d for d in desired}
+        if wanted != current:
+            params["Auth"] = desired
+            for arn in current.keys() - wanted.keys():
+                b.change("delete", f"auth {secret_label(arn)}", "iam_auth",
+                         current[arn].get("IAMAuth"), None)
+            for arn, entry in wanted.items():
+                old = current.get(arn)
+                if old is None:
+                    b.change("create", f"auth {secret_label(arn)}", "iam_auth", None,
+                             entry.get("IAMAuth"))
+                    continue
+                for key, attr in _AUTH_FIELDS:
+                    if old.get(key) != entry.get(key):
+                        b.change("update", f"auth {secret_label(arn)}", attr, old.get(key),
+                                 entry.get(key))
+    if params:
+        params = {"DBProxyName": proxy.name, **params}
+        b.call("rds", "ModifyDBProxy", params,
+               f"modify proxy {proxy.name}: " + ", ".join(
+                   k for k in params if k != "DBProxyName"))
+
+
+def diff(aws: Any, spec: ProxySpec, current: ProxyDetails | None, *, action: str,
+         new_name: str | None = None) -> Plan:
+    """The plan that takes ``current`` (``None``: no proxy yet) to ``spec``.
+
+    Parts of ``spec`` that are ``None`` are left as they are.  Calls that need the
+    proxy available (anything after CreateDBProxy or ModifyDBProxy) come after a wait.
+    """
+    plan = Plan(action=action, proxy=spec.name if current is None else current.proxy.name)
+    b = _Builder(plan, new_name or plan.proxy)
+    if current is None:
+        _plan_new_proxy(b, spec)
+        pool_now = _pool_defaults(spec.engine_family)
+        _plan_pool(b, spec, pool_now, creating=True)
+        _plan_targets(b, spec, [])
+        _plan_endpoints(aws, b, spec, [], spec.vpc_subnet_ids)
+    else:
+        proxy = current.proxy
+        _plan_proxy_changes(b, spec, proxy, new_name)
+        if spec.tags is not None:
+            _tag_calls(b, proxy.arn, f"proxy {proxy.name}", spec.tags, current.tags)
+        pool_now = {
+            attr: getattr(current.target_group.pool, attr) if current.target_group else None
+            for attr in PoolSpec.API_NAMES
+        }
+        _plan_pool(b, spec, pool_now, creating=False)
+        _plan_targets(b, spec, target_keys(current.targets))
+        _plan_endpoints(aws, b, spec, current.endpoints, proxy.subnet_ids)
+    # AWS refuses most changes while the proxy is creating or modifying: wait in between.
+    calls = plan.calls
+    for i, call in enumerate(calls[:-1]):
+        if call.operation in ("CreateDBProxy", "ModifyDBProxy"):
+            calls[i] = PlannedCall(call.service, call.operation, call.params, call.description,
+                                   wait_after=True)
+    return plan
+
+
+# -- look-ups shared by create and apply -----------------------------------------------------
+@dataclass
+class Lookups:
+    warnings: list[str] = field(default_factory=list)
+    secret_keys: dict[str, str | None] = field(default_factory=dict)
+
+
+def preflight(aws: Any, spec: ProxySpec, current: ProxyDetails | None) -> Lookups:
+    """Read-only checks of what ``spec`` points to; raises UsageError on a bad value."""
+    found = Lookups()
+    if current is None:
+        v.lookup_subnets(aws, spec.vpc_subnet_ids)
+        new_secrets = [a.secret_arn for a in spec.auth or []]
+        have_targets: list[tuple[str, str]] = []
+        have_endpoints: set[str] = set()
+    else:
+        have = {a.secret_arn for a in current.proxy.auth}
+        new_secrets = [a.secret_arn for a in spec.auth or [] if a.secret_arn not in have]
+        have_targets = target_keys(current.targets)
+        have_endpoints = {e.name for e in current.endpoints}
+    if new_secrets:
+        found.secret_keys, found.warnings = v.lookup_secrets(aws, new_secrets)
+    for t in spec.targets or []:
+        if t.key not in have_targets:
+            v.lookup_target(aws, instance=t.db_instance_identifier,
+                            cluster=t.db_cluster_identifier, engine_family=spec.engine_family)
+    for ep in spec.endpoints or []:
+        if ep.name not in have_endpoints:
+            if ep.vpc_subnet_ids:
+                v.lookup_subnets(aws, ep.vpc_subnet_ids, f"endpoint {ep.name}")
+            _endpoint_name_free(aws, ep.name, spec.name)
+    return found
+
+
+def _endpoint_name_free(aws: Any, endpoint: str, proxy: str) -> None:
+    """Endpoint names are unique per account and Region, across proxies."""
+    row = find_endpoint(aws, endpoint)
+    if row is not None and row.proxy_name != proxy:
+        raise UsageError(f"endpoint name {endpoint} is taken by proxy {row.proxy_name}: "
+                         "endpoint names are unique per account and Region")
+
+
+def find_endpoint(aws: Any, endpoint: str) -> ProxyEndpoint | None:
+    from rdsproxyctl.core.awserrors import aws_errors
+
+    try:
+        with aws_errors(aws, endpoint=endpoint):
+            rows = aws.client("rds").describe_db_proxy_endpoints(
+                DBProxyEndpointName=endpoint)["DBProxyEndpoints"]
+    except NotFound:
+        return None
+    eps = [ProxyEndpoint.from_api(r) for r in rows if not r.get("IsDefault")]
+    return eps[0] if eps else None
+
+
+# -- create ------------------------------------------------------------------------------------
+@dataclass
+class RoleRequest:
+    """``--create-role``: make the proxy's IAM role as part of the plan."""
+
+    name: str
+
+
+def create_plan(aws: Any, spec: ProxySpec, *, create_role: RoleRequest | None = None,
+                if_not_exists: bool = False) -> Plan:
+    """Plan ``create``: optional role, the proxy, its pool, its target (and endpoints)."""
+    if create_role is not None:
+        if spec.role_arn:
+            raise UsageError("pass either --role ARN or --create-role, not both")
+        iamdocs.check_role_name(create_role.name)
+        if not spec.auth:
+            raise UsageError("--create-role writes a policy for the proxy's secrets: pass at "
+                             "least one --secret (or --role ARN for an end-to-end IAM role)")
+    spec.check(creating=True, role_planned=create_role is not None)
+    warnings = spec.warnings()
+    current = read_state(aws, spec.name)
+    if current is not None:
+        if if_not_exists:
+            plan = Plan(action="create", proxy=spec.name)
+            plan.warnings.append(f"proxy {spec.name} already exists: nothing to do "
+                                 "(--if-not-exists)")
+            return plan
+        raise UsageError(f"a proxy named {spec.name} already exists in {aws.region}",
+                         hint="add --if-not-exists to succeed when it does; `rdsproxyctl "
+                         "modify` or `apply` change it")
+    found = preflight(aws, spec, None)
+    role_calls: list[PlannedCall] = []
+    role_changes: list[Change] = []
+    if create_role is not None:
+        who = iamdocs.caller_identity(aws)
+        if iamdocs.role_exists(aws, create_role.name):
+            raise UsageError(f"IAM role {create_role.name} already exists",
+                             hint="pass --role ARN to use it, or --role-name NAME for a new one")
+        keys = iamdocs.customer_kms_keys(aws, found.secret_keys)
+        secrets = [a.secret_arn for a in spec.auth or []]
+        spec.role_arn = iamdocs.role_arn(who, create_role.name)
+        trust = iamdocs.proxy_role_trust_policy()
+        policy = iamdocs.proxy_role_policy(secrets, keys, aws.region)
+        role_calls = [
+            PlannedCall("iam", "CreateRole", {
+                "RoleName": create_role.name,
+                "AssumeRolePolicyDocument": iamdocs.policy_json(trust),
+                "Description": f"RDS Proxy {spec.name} reads its secrets (rdsproxyctl)",
+            }, f"create IAM role {create_role.name}, trusted by rds.amazonaws.com"),
+            PlannedCall("iam", "PutRolePolicy", {
+                "RoleName": create_role.name,
+                "PolicyName": iamdocs.ROLE_POLICY_NAME,
+                "PolicyDocument": iamdocs.policy_json(policy),
+            }, f"let role {create_role.name} read {len(secrets)} secret(s)"
+               + (f" and decrypt with {len(keys)} KMS key(s) via Secrets Manager" if keys else "")),
+        ]
+        res = f"role {create_role.name}"
+        role_changes = [Change("create", res, "trusted_by", None, "rds.amazonaws.com"),
+                        Change("create", res, "secretsmanager:GetSecretValue", None, secrets)]
+        if keys:
+            role_changes.append(Change("create", res, "kms:Decrypt", None, keys))
+    plan = diff(aws, spec, None, action="create")
+    plan.calls[:0] = role_calls
+    plan.changes[:0] = role_changes
+    plan.warnings[:0] = warnings + found.warnings
+    return plan
+
+
+# -- apply -------------------------------------------------------------------------------------
+def apply_plan(aws: Any, spec: ProxySpec) -> Plan:
+    """Plan ``apply``: create what is missing, change what differs, from a checked spec."""
+    current = read_state(aws, spec.name)
+    found = preflight(aws, spec, current)
+    plan = diff(aws, spec, current, action="apply")
+    plan.warnings[:0] = spec.warnings() + found.warnings
+    return plan
+
+
+# -- modify ------------------------------------------------------------------------------------
+@dataclass
+class ModifyRequest:
+    require_tls: bool | None = None
+    idle_client_timeout: int | None = None
+    debug_logging: bool | None = None
+    new_name: str | None = None
+    role_arn: str | None = None
+    security_groups: list[str] | None = None
+    end_to_end_iam: bool | None = None
+    add_secrets: list[str] = field(default_factory=list)
+    remove_secrets: list[str] = field(default_factory=list)
+    iam_auth: str | None = None
+    client_password_auth_type: str | None = None
+
+    def is_empty(self) -> bool:
+        return (self.require_tls is None and self.idle_client_timeout is None
+                and self.debug_logging is None and not self.new_name and not self.role_arn
+                and self.security_groups is None and self.end_to_end_iam is None
+                and not self.add_secrets and not self.remove_secrets and self.iam_auth is None
+                and self.client_password_auth_type is None)
+
+    def check(self, name: str) -> None:
+        """Checks that need no AWS call (engine-specific ones follow the look-up)."""
+        v.check_name(name)
+        if self.is_empty():
+            raise UsageError("nothing to change: pass at least one option (see "
+                             "`rdsproxyctl modify --help`)")
+        if self.new_name:
+            v.check_name(self.new_name, "new proxy name")
+        v.check_range(self.idle_client_timeout, v.IDLE_CLIENT_TIMEOUT,
+                      "idle client timeout (seconds)")
+        if self.role_arn:
+            v.check_role_arn(self.role_arn)
+        if self.security_groups is not None and not self.security_groups:
+            raise UsageError("--security-groups needs at least one security group id")
+        for arn in [*self.add_secrets, *self.remove_secrets]:
+            v.check_secret_arn(arn)
+        both = set(self.add_secrets) & set(self.remove_secrets)
+        if both:
+            raise UsageError(f"secret {sorted(both)[0]} is both added and removed")
+        if self.iam_auth is not None and self.iam_auth.strip().upper() not in v.IAM_AUTH_VALUES:
+            raise UsageError(f"IAM auth {self.iam_auth!r} is not one of required, disabled, "
+                             "enabled (SQL Server only)")
+
+
+def modify_plan(aws: Any, name: str, req: ModifyRequest) -> Plan:
+    req.check(name)
+    current = require_state(aws, name)
+    proxy = current.proxy
+    family = proxy.engine_family
+    iam_mode = v.check_iam_auth(req.iam_auth, family) if req.iam_auth is not None else None
+    pw_type = v.check_password_auth_type(req.client_password_auth_type, family)
+    spec = ProxySpec(name=proxy.name, engine_family=family, role_arn=req.role_arn,
+                     vpc_subnet_ids=[], vpc_security_group_ids=req.security_groups,
+                     require_tls=req.require_tls, idle_client_timeout=req.idle_client_timeout,
+                     debug_logging=req.debug_logging)
+    if req.end_to_end_iam is not None:
+        spec.default_auth_scheme = "IAM_AUTH" if req.end_to_end_iam else "NONE"
+    warnings: list[str] = []
+    if req.add_secrets or req.remove_secrets or iam_mode or pw_type:
+        entries = auth_specs(proxy)
+        have = {a.secret_arn for a in entries}
+        missing = [arn for arn in req.remove_secrets if arn not in have]
+        if missing:
+            raise UsageError(f"secret {missing[0]} is not an auth entry of {name}")
+        entries = [a for a in entries if a.secret_arn not in req.remove_secrets]
+        template = entries[0] if entries else None
+        for arn in req.add_secrets:
+            if arn in have:
+                continue
+            entries.append(AuthSpec(
+                secret_arn=arn,
+                iam_auth=template.iam_auth if template else "DISABLED",
+                client_password_auth_type=template.client_password_auth_type if template
+                else None))
+        for entry in entries:
+            if iam_mode:
+                entry.iam_auth = iam_mode
+            if pw_type:
+                entry.client_password_auth_type = pw_type
+        scheme = spec.default_auth_scheme or proxy.default_auth_scheme or "NONE"
+        if not entries and scheme != "IAM_AUTH":
+            raise UsageError(f"proxy {name} would have no auth entry left: keep a secret, or "
+                             "turn on --end-to-end-iam")
+        spec.auth = entries
+        added = [arn for arn in req.add_secrets if arn not in have]
+        if added:
+            _, found = v.lookup_secrets(aws, added)
+            warnings += found
+    if req.debug_logging:
+        warnings.append(spec_debug_warning(name))
+    iam_on = any((a.iam_auth or "DISABLED") != "DISABLED" for a in (spec.auth or [])) or \
+        (spec.default_auth_scheme or proxy.default_auth_scheme) == "IAM_AUTH" or \
+        (spec.auth is None and proxy.iam_auth not in ("DISABLED", "NONE"))
+    tls = proxy.require_tls if req.require_tls is None else req.require_tls
+    if iam_on and not tls:
+        warnings.append(iam_tls_warning(req.new_name or name))
+    plan = diff(aws, spec, current, action="modify", new_name=req.new_name)
+    plan.warnings[:0] = warnings
+    return plan
+
+
+def spec_debug_warning(name: str) -> str:
+    from rdsproxyctl.core.spec import debug_logging_warning
+
+    return debug_logging_warning(name)
+
+
+# -- pool --------------------------------------------------------------------------------------
+def pool_plan(aws: Any, name: str, pool: PoolSpec) -> Plan:
+    """Plan ``pool``: change the default target group's connection pool settings."""
+    v.check_name(name)
+    if pool.is_empty():
+        raise UsageError("nothing to change: pass at least one pool option (see "
+                         "`rdsproxyctl pool --help`)")
+    v.check_range(pool.max_connections_percent, v.MAX_CONNECTIONS_PERCENT,
+                  "max connections percent")
+    v.check_range(pool.max_idle_connections_percent,
+                  (0, pool.max_connections_percent or 100),
+                  "max idle connections percent" + (
+                      f" (at most max connections percent, {pool.max_connections_percent})"
+                      if pool.max_connections_percent else ""))
+    v.check_range(pool.connection_borrow_timeout, v.BORROW_TIMEOUT,
+                  "connection borrow timeout (seconds)")
+    if pool.session_pinning_filters is not None:
+        pool.session_pinning_filters = v.check_pinning_filters(
+            pool.session_pinning_filters, "MYSQL")
+    current = require_state(aws, name)
+    family = current.proxy.engine_family
+    current_max = current.target_group.pool.max_connections_percent \
+        if current.target_group else None
+    pool.session_pinning_filters = v.check_pool(
+        family, max_connections=pool.max_connections_percent,
+        max_idle=pool.max_idle_connections_percent,
+        borrow_timeout=pool.connection_borrow_timeout,
+        pinning_filters=pool.session_pinning_filters, current_max=current_max)
+    spec = ProxySpec(name=name, engine_family=family, pool=pool)
+    plan = diff(aws, spec, current, action="pool")
+    if pool.max_connections_percent == 100:
+        plan.warnings.insert(0, max_connections_warning(name))
+    return plan
+
+
+# -- targets -----------------------------------------------------------------------------------
+def _one_target(instance: str | None, cluster: str | None) -> TargetSpec:
+    if bool(instance) == bool(cluster):
+        raise UsageError("pass exactly one of --db-instance ID and --db-cluster ID")
+    return TargetSpec(instance or None, cluster or None)
+
+
+def targets_plan(aws: Any, name: str, *, add: bool, instance: str | None = None,
+                 cluster: str | None = None) -> Plan:
+    """Plan ``targets add`` / ``targets remove``: idempotent (no change when already so)."""
+    v.check_name(name)
+    target = _one_target(instance, cluster)
+    current = require_state(aws, name)
+    have = target_keys(current.targets)
+    plan = Plan(action="targets add" if add else "targets remove", proxy=name,
+                wait_targets=add)
+    if add:
+        if target.key in have:
+            plan.warnings.append(f"{target.label} is already a target of {name}: nothing to do")
+            return plan
+        v.lookup_target(aws, instance=target.db_instance_identifier,
+                        cluster=target.db_cluster_identifier,
+                        engine_family=current.proxy.engine_family)
+        if have:
+            plan.warnings.append(f"{name} already has target(s) "
+                                 f"{', '.join(f'{k} {i}' for k, i in have)}; RDS Proxy routes "
+                                 "to one DB instance or one cluster")
+        wanted = [*have, target.key]
+    else:
+        if target.key not in have:
+            plan.warnings.append(f"{target.label} is not a target of {name}: nothing to do")
+            return plan
+        wanted = [k for k in have if k != target.key]
+    spec = ProxySpec(name=name, engine_family=current.proxy.engine_family,
+                     targets=[TargetSpec(i if k == "instance" else None,
+                                         i if k == "cluster" else None) for k, i in wanted])
+    result = diff(aws, spec, current, action=plan.action)
+    result.warnings[:0] = plan.warnings
+    result.wait_targets = add
+    return result
+
+
+# -- endpoints ---------------------------------------------------------------------------------
+def endpoint_create_plan(aws: Any, name: str, endpoint: str, *, role: str = "read-write",
+                         subnets: list[str] | None = None,
+                         security_groups: list[str] | None = None,
+                         tags: dict[str, str] | None = None,
+                         if_not_exists: bool = False) -> Plan:
+    v.check_name(name)
+    v.check_name(endpoint, "endpoint name")
+    if endpoint == "default":
+        raise UsageError("`default` is the proxy's own endpoint: choose another name")
+    target_role = v.check_target_role(role)
+    if subnets:
+        subnets = v.check_subnet_count(subnets, f"endpoint {endpoint}")
+    tags = v.check_tags(tags or {})
+    current = require_state(aws, name)
+    plan = Plan(action="endpoints create", proxy=name, wait_for="endpoint-available",
+                endpoint=endpoint)
+    existing = find_endpoint(aws, endpoint)
+    if existing is not None:
+        if if_not_exists and existing.proxy_name == name:
+            plan.warnings.append(f"endpoint {endpoint} already exists: nothing to do "
+                                 "(--if-not-exists)")
+            return plan
+        raise UsageError(f"a proxy endpoint named {endpoint} already exists (proxy "
+                         f"{existing.proxy_name})",
+                         hint="add --if-not-exists to succeed when it does, or choose "
+                         "another name")
+    if subnets:
+        v.lookup_subnets(aws, subnets, f"endpoint {endpoint}")
+    if target_role == "READ_ONLY" and not any(t.type == "TRACKED_CLUSTER"
+                                              for t in current.targets):
+        plan.warnings.append("READ_ONLY endpoints only work for Aurora clusters with reader "
+                             f"instances; {name} has no cluster target")
+    b = _Builder(plan, name)
+    _create_endpoint_call(b, EndpointSpec(endpoint, subnets, security_groups, target_role,
+                                          tags or None),
+                          subnets or current.proxy.subnet_ids)
+    return plan
+
+
+def endpoint_delete_plan(aws: Any, name: str, endpoint: str, *, if_exists: bool = False) -> Plan:
+    v.check_name(name)
+    v.check_name(endpoint, "endpoint name")
+    if endpoint == "default":
+        raise UsageError("the default endpoint cannot be deleted: it goes with the proxy "
+                         f"(`rdsproxyctl delete {name}`)")
+    plan = Plan(action="endpoints delete", proxy=name, wait_for="endpoint-deleted",
+                endpoint=endpoint)
+    require_state(aws, name)
+    existing = find_endpoint(aws, endpoint)
+    if existing is None:
+        if if_exists:
+            plan.warnings.append(f"endpoint {endpoint} does not exist: nothing to do "
+                                 "(--if-exists)")
+            return plan
+        raise NotFound(f"proxy endpoint {endpoint} not found in {aws.region}",
+                       hint=f"`rdsproxyctl endpoints list {name}` shows the proxy's endpoints")
+    if existing.proxy_name != name:
+        raise UsageError(f"endpoint {endpoint} belongs to proxy {existing.proxy_name}, "
+                         f"not {name}")
+    plan.changes.append(Change("delete", f"endpoint {endpoint}", "endpoint", existing.endpoint,
+                               None))
+    plan.calls.append(PlannedCall("rds", "DeleteDBProxyEndpoint",
+                                  {"DBProxyEndpointName": endpoint},
+                                  f"delete endpoint {endpoint} of {name}"))
+    return plan
+
+
+def list_endpoints(aws: Any, name: str) -> list[ProxyEndpoint]:
+    from rdsproxyctl.core.proxies import get_endpoints
+
+    v.check_name(name)
+    return get_endpoints(aws, name)
+
+
+# -- delete ------------------------------------------------------------------------------------
+def delete_plan(aws: Any, name: str, *, if_exists: bool = False) -> Plan:
+    v.check_name(name)
+    plan = Plan(action="delete", proxy=name, wait_for="deleted")
+    current = read_state(aws, name)
+    if current is None:
+        if if_exists:
+            plan.warnings.append(f"proxy {name} does not exist: nothing to do (--if-exists)")
+            return plan
+        require_state(aws, name)  # raises the NotFound of the one table
+    assert current is not None
+    plan.changes.append(Change("delete", f"proxy {name}", "endpoint", current.proxy.endpoint,
+                               None))
+    for ep in current.endpoints:
+        if not ep.is_default:
+            plan.changes.append(Change("delete", f"endpoint {ep.name}", "endpoint", ep.endpoint,
+                                       None))
+    for kind, ident in target_keys(current.targets):
+        plan.changes.append(Change("delete", f"target {ident}", "type", kind, None))
+    plan.calls.append(PlannedCall("rds", "DeleteDBProxy", {"DBProxyName": name},
+                                  f"delete proxy {name}, its endpoints and target group"))
+    return plan
+
+
+# -- IAM auth on the auth entries ----------------------------------------------------------------
+@dataclass
+class IamStatus:
+    """``iam status``: how clients authenticate to a proxy."""
+
+    proxy: str
+    engine_family: str
+    require_tls: bool
+    default_auth_scheme: str | None
+    iam_auth: str  # the summary: REQUIRED, DISABLED, MIXED, END_TO_END, NONE
+    auth: list[AuthEntry]
+
+
+def iam_status(aws: Any, name: str) -> IamStatus:
+    from rdsproxyctl.core.proxies import get_proxy
+
+    v.check_name(name)
+    p = get_proxy(aws, name)
+    return IamStatus(proxy=p.name, engine_family=p.engine_family, require_tls=p.require_tls,
+                     default_auth_scheme=p.default_auth_scheme, iam_auth=p.iam_auth,
+                     auth=list(p.auth))
+
+
+def iam_plan(aws: Any, name: str, *, enable: bool, mode: str = "required") -> Plan:
+    """Plan ``iam enable`` (REQUIRED, or ENABLED on SQL Server) / ``iam disable``."""
+    v.check_name(name)
+    wanted = "DISABLED"
+    if enable:
+        wanted = (mode or "").strip().upper()
+        if wanted not in ("REQUIRED", "ENABLED"):
+            raise UsageError(f"IAM mode {mode!r} is not one of required, enabled (SQL Server "
+                             "only)")
+    current = require_state(aws, name)
+    proxy = current.proxy
+    wanted = v.check_iam_auth(wanted, proxy.engine_family)
+    action = "iam enable" if enable else "iam disable"
+    entries = auth_specs(proxy)
+    for entry in entries:
+        entry.iam_auth = wanted
+    spec = ProxySpec(name=name, engine_family=proxy.engine_family, auth=entries)
+    plan = diff(aws, spec, current, action=action)
+    if not proxy.auth:
+        plan.warnings.append(f"proxy {name} has no auth entries"
+                             + (" (it uses end-to-end IAM authentication)"
+                                if proxy.default_auth_scheme == "IAM_AUTH" else ""))
+    if enable and not proxy.require_tls:
+        plan.warnings.append(iam_tls_warning(name))
+    if not enable and proxy.default_auth_scheme == "IAM_AUTH":
+        plan.warnings.append(f"{name} uses end-to-end IAM authentication (DefaultAuthScheme "
+                             f"IAM_AUTH); `rdsproxyctl modify {name} --no-end-to-end-iam` "
+                             "turns it off")
+    return plan
+
+
+# -- IAM policy for clients ----------------------------------------------------------------------
+def connect_policy(aws: Any, name: str, db_users: list[str]) -> dict[str, Any]:
+    from rdsproxyctl.core.proxies import get_proxy
+
+    v.check_name(name)
+    for user in db_users:
+        iamdocs.check_db_user(user)
+    if not db_users:
+        raise UsageError("pass --db-user USER (or --db-user '*' for any database user)")
+    return iamdocs.connect_policy(get_proxy(aws, name), db_users)
+
+
+def attach_policy_plan(aws: Any, name: str, document: dict[str, Any], *,
+                       role: str | None = None, user: str | None = None,
+                       policy_name: str | None = None) -> Plan:
+    """Plan attaching ``document`` as an inline policy of an IAM role or user."""
+    from rdsproxyctl.core.awserrors import aws_errors
+
+    if bool(role) == bool(user):
+        raise UsageError("pass one of --attach-to-role and --attach-to-user")
+    principal = (role or user or "").rsplit("/", 1)[-1]
+    policy_name = iamdocs.check_policy_name(policy_name or f"rds-proxy-connect-{name}")
+    plan = Plan(action="iam policy", proxy=name, wait_for="none")
+    kind = "role" if role else "user"
+    try:
+        with aws_errors(aws):
+            if role:
+                aws.client("iam").get_role(RoleName=principal)
+            else:
+                aws.client("iam").get_user(UserName=principal)
+    except NotFound:
+        raise UsageError(f"IAM {kind} {principal} does not exist") from None
+    op, key = ("PutRolePolicy", "RoleName") if role else ("PutUserPolicy", "UserName")
+    plan.changes.append(Change("update", f"{kind} {principal}", f"inline policy {policy_name}",
+                               None, "rds-db:connect"))
+    plan.calls.append(PlannedCall("iam", op, {
+        key: principal, "PolicyName": policy_name,
+        "PolicyDocument": iamdocs.policy_json(document)},
+        f"attach inline policy {policy_name} (rds-db:connect to {name}) to {kind} {principal}"))
+    return plan

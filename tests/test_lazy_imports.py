@@ -1,0 +1,82 @@
+"""--help must not import boto3, botocore or psycopg; the installed script must work."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rdsproxyctl.cli.app import app
+
+HEAVY = ("boto3", "botocore", "psycopg")
+
+PROBE = r"""
+import json, sys
+from rdsproxyctl.cli.app import main
+sys.argv = ["rdsproxyctl", *json.loads(sys.argv[1])]
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+heavy = sorted({m.split(".")[0] for m in sys.modules} & {"boto3", "botocore", "psycopg"})
+print(json.dumps({"code": code, "heavy": heavy}), file=sys.stderr)
+"""
+
+
+def all_command_paths() -> list[list[str]]:
+    import typer
+
+    paths: list[list[str]] = [[]]
+    root = typer.main.get_command(app)
+    ctx = typer.Context(root)
+
+    def walk(cmd, prefix):
+        if not hasattr(cmd, "list_commands"):
+            return
+        for name in cmd.list_commands(ctx):
+            paths.append([*prefix, name])
+            walk(cmd.get_command(ctx, name), [*prefix, name])
+
+    walk(root, [])
+    return paths
+
+
+@pytest.mark.parametrize("path", all_command_paths(), ids=lambda p: " ".join(p) or "root")
+def test_help_imports_nothing_heavy(path):
+    proc = subprocess.run([sys.executable, "-c", PROBE, json.dumps([*path, "--help"])],
+                          capture_output=True, text=True, timeout=60)
+    report = json.loads(proc.stderr.strip().splitlines()[-1])
+    assert report["code"] in (0, None)
+    assert report["heavy"] == [], f"{' '.join(path)} --help imported {report['heavy']}"
+    assert "Usage" in proc.stdout
+
+
+def test_installed_console_script_runs():
+    script = Path(sys.executable).parent / "rdsproxyctl"
+    assert script.exists(), "rdsproxyctl is not installed in this environment"
+    proc = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0
+    assert "list" in proc.stdout and "show" in proc.stdout
+    version = subprocess.run([str(script), "--version"], capture_output=True, text=True)
+    from rdsproxyctl import __version__
+
+    assert version.stdout.strip() == f"rdsproxyctl {__version__}"
+    module = subprocess.run([sys.executable, "-m", "rdsproxyctl", "--version"],
+                            capture_output=True, text=True)
+    assert module.stdout == version.stdout
+
+
+def test_a_command_imports_only_its_own_module():
+    probe = (
+        "import sys\n"
+        "from rdsproxyctl.cli.app import main\n"
+        "sys.argv = ['rdsproxyctl', '--version']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith('rdsproxyctl.cli.')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout
+    loaded = eval(out.strip().splitlines()[-1])
+    assert "rdsproxyctl.cli.proxies" not in loaded, loaded
