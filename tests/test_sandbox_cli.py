@@ -56,8 +56,13 @@ def _listening(host: str, port: int) -> bool:
 def test_sandbox_life_cycle(cli, tmp_path):
     directory = tmp_path / "sb"
     try:
+        from .test_json_docs import assert_documented
+
         first = cli("sandbox", "up", "--dir", str(directory), "-o", "json").json()
         assert first["running"] is True and first["region"] == "eu-west-1"
+        assert_documented("sandbox status", first)
+        assert_documented("sandbox env", cli("sandbox", "env", "--dir", str(directory), "-o",
+                                             "json").json(), free_form=("variables",))
         parts = {p["name"]: p for p in first["parts"]}
         again = cli("sandbox", "up", "--dir", str(directory), "-o", "json").json()
         assert {p["name"]: p["pid"] for p in again["parts"]} == \
@@ -97,6 +102,9 @@ def test_sandbox_life_cycle(cli, tmp_path):
         assert new_port != int(pg_port)
         assert rds.describe_db_instances()["DBInstances"][0]["Endpoint"]["Port"] == new_port
         os.kill(parts["api"]["pid"], signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while st.is_running(parts["api"]["pid"]) and time.monotonic() < deadline:
+            time.sleep(0.05)
         repaired = cli("sandbox", "up", "--dir", str(directory), "-o", "json").json()
         assert repaired["running"] is True
         assert repaired["parts"][0]["pid"] != parts["api"]["pid"]
@@ -121,6 +129,7 @@ def test_sandbox_life_cycle(cli, tmp_path):
         down = cli("sandbox", "down", "--dir", str(directory), "-o", "json", code=None)
     assert down.exit_code == 0, down.stderr
     assert set(down.json()["stopped"]) == {"daemon", "postgres"}
+    assert_documented("sandbox down", down.json())
     for part in final.values():
         assert not st.is_running(part["pid"])
     api_port = int(final["api"]["address"].rsplit(":", 1)[1])

@@ -177,16 +177,17 @@ def demo_cmd(rt: Runtime, dir: DirOption = None) -> None:
     """Run the main job end to end on the sandbox, showing each step.
 
     Starts the sandbox if needed, creates a proxy (POSTGRESQL, RequireTLS, IAM
-    REQUIRED, idle timeout 1800 s, 75% of max_connections), registers the database,
-    waits for the target, mints an IAM token, connects with psycopg over verify-full
-    TLS, runs a query, shows the proxy and its recent log lines.
+    REQUIRED, idle timeout 1800 s, 75% of max_connections) with the database as its
+    target and waits for it, connects with an IAM token over verify-full TLS and runs a
+    query, shows the proxy, diagnoses it, and prints its recent log lines.
 
     Examples:
 
       rdsproxyctl sandbox demo
 
-      rdsproxyctl sandbox demo -o json | jq .query
+      rdsproxyctl sandbox demo -o json | jq .connect
     """
+    from rdsproxyctl.cli.diagnose import report_view
     from rdsproxyctl.cli.output import OutputFormat
     from rdsproxyctl.cli.proxies import show_view
     from rdsproxyctl.core.models import to_jsonable
@@ -196,23 +197,25 @@ def demo_cmd(rt: Runtime, dir: DirOption = None) -> None:
     count = [0]
 
     def step(message: str) -> None:
-        count[0] += 1
-        rt.renderer.info(f"[{count[0]}] {message}")
+        if not message.startswith(" "):
+            count[0] += 1
+            message = f"[{count[0]}] {message}"
+        rt.renderer.info(message)
 
     result = demo.run(directory, step, debug=rt.options.debug)
     data = to_jsonable({k: v for k, v in vars(result).items() if k != "details"})
-    q = result.query
+    data["proxy"] = to_jsonable(result.details)
+    smoke = result.connect
     rt.renderer.success(
-        f"connected through {result.endpoint}:{result.port} as {q.current_user} to "
-        f"{q.database} (PostgreSQL {q.server_version}; proxy to database TLS: "
-        f"{'on' if q.backend_tls else 'off'})")
+        f"connected through {smoke.host}:{smoke.port} as {smoke.current_user} to "
+        f"{smoke.database} (PostgreSQL {smoke.server_version}) in {smoke.total_seconds:.3f} s; "
+        f"diagnose: {result.diagnose.worst}")
     if rt.output is OutputFormat.json:
-        data["proxy"] = to_jsonable(result.details)
         rt.renderer.write_json(data)
         return
-    show = show_view(result.details)
     rows = [{"line": line} for line in result.log_lines]
-    rt.renderer.emit(View(data, [*show.sections,
+    rt.renderer.emit(View(data, [*show_view(result.details).sections,
+                                 *report_view([result.diagnose], single=True).sections,
                                  Table(LOG_COLUMNS, rows, title=f"Log group {result.log_group}",
                                        empty="(no lines yet)")]))
     flag = f" --dir {directory}" if dir else ""

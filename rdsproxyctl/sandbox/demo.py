@@ -2,13 +2,13 @@
 
 Start the sandbox if needed; create a proxy as RDS Proxy's usual set-up does it
 (engine POSTGRESQL, RequireTLS, IAM authentication REQUIRED, idle timeout 1800 s,
-MaxConnectionsPercent 75); register the database; wait until the target is
-AVAILABLE; mint an IAM token; connect with psycopg over verify-full TLS and run a
-query; describe the proxy; read its recent log lines.
-
-The create, token and connect commands are other issues' work: until they land, the
-demo calls the AWS factory and psycopg directly (and the core library for
-``describe``).  https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy-setup.html
+MaxConnectionsPercent 75) with the database as its target, through the core of
+``rdsproxyctl create`` (a plan, run and waited for); wait until the target is
+AVAILABLE; ``rdsproxyctl connect``'s smoke test (mint an IAM token, connect with
+psycopg over verify-full TLS, run a query); describe the proxy (``show``); diagnose it
+(``diagnose``); read its recent log lines (until the logs command lands, with the
+factory's CloudWatch Logs client).
+https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy-setup.html
 """
 
 from __future__ import annotations
@@ -32,14 +32,6 @@ Step = Callable[[str], None]
 
 
 @dataclass(frozen=True)
-class QueryResult:
-    current_user: str
-    database: str
-    server_version: str
-    backend_tls: bool | None
-
-
-@dataclass(frozen=True)
 class DemoResult:
     proxy_name: str
     endpoint: str
@@ -47,15 +39,20 @@ class DemoResult:
     user: str
     database: str
     created: bool
-    query: QueryResult
+    connect: Any  # core.connect.SmokeResult
+    diagnose: Any  # core.diagnose.ProxyReport
     log_group: str
     log_lines: list[str] = field(default_factory=list)
-    details: Any = None  # core.models.ProxyDetails (rendered, not in the JSON)
+    details: Any = None  # core.models.ProxyDetails (rendered by the CLI, `proxy` in JSON)
 
 
 def run(directory: Path, step: Step, *, debug: bool = False) -> DemoResult:
+    from rdsproxyctl.core import connect as connect_core
+    from rdsproxyctl.core import diagnose, lifecycle, proxies
+    from rdsproxyctl.core import plan as plans
     from rdsproxyctl.core.awserrors import aws_errors
     from rdsproxyctl.core.models import LOG_GROUP_PREFIX
+    from rdsproxyctl.core.spec import AuthSpec, PoolSpec, ProxySpec, TargetSpec
     from rdsproxyctl.sandbox import manager
     from rdsproxyctl.sandbox import state as st
 
@@ -70,57 +67,52 @@ def run(directory: Path, step: Step, *, debug: bool = False) -> DemoResult:
     seeded = info["seeded"]
     user, database = state["app"]["user"], state["app"]["database"]
     with manager.sandbox_aws(directory, debug=debug) as aws:
-        rds = aws.client("rds")
-        with aws_errors(aws, proxy=PROXY_NAME):
-            existing = rds.describe_db_proxies()["DBProxies"]
-            created = not any(p["DBProxyName"] == PROXY_NAME for p in existing)
-            if created:
-                step(f"creating proxy {PROXY_NAME}: POSTGRESQL, RequireTLS, IAM auth REQUIRED, "
-                     f"idle client timeout {IDLE_CLIENT_TIMEOUT} s")
-                rds.create_db_proxy(
-                    DBProxyName=PROXY_NAME, EngineFamily="POSTGRESQL",
-                    Auth=[{"AuthScheme": "SECRETS", "SecretArn": seeded["secret_arn"],
-                           "IAMAuth": "REQUIRED",
-                           "ClientPasswordAuthType": "POSTGRES_SCRAM_SHA_256",
-                           "Description": "the application's login"}],
-                    RoleArn=seeded["role_arn"], VpcSubnetIds=seeded["subnet_ids"],
-                    VpcSecurityGroupIds=[seeded["proxy_security_group"]], RequireTLS=True,
-                    IdleClientTimeout=IDLE_CLIENT_TIMEOUT, DebugLogging=False,
-                    Tags=[{"Key": "created-by", "Value": "rdsproxyctl sandbox demo"}])
-            else:
-                step(f"proxy {PROXY_NAME} exists: using it")
-            step(f"pool: MaxConnectionsPercent {MAX_CONNECTIONS_PERCENT}, "
-                 "MaxIdleConnectionsPercent 50, ConnectionBorrowTimeout 120 s")
-            rds.modify_db_proxy_target_group(
-                DBProxyName=PROXY_NAME, TargetGroupName="default",
-                ConnectionPoolConfig={"MaxConnectionsPercent": MAX_CONNECTIONS_PERCENT,
-                                      "MaxIdleConnectionsPercent": 50,
-                                      "ConnectionBorrowTimeout": 120})
-            targets = rds.describe_db_proxy_targets(DBProxyName=PROXY_NAME)["Targets"]
-            if not any(t.get("RdsResourceId") == seeded["db_instance"] for t in targets):
-                step(f"registering DB instance {seeded['db_instance']} as the proxy's target")
-                rds.register_db_proxy_targets(DBProxyName=PROXY_NAME, TargetGroupName="default",
-                                              DBInstanceIdentifiers=[seeded["db_instance"]])
-            step("waiting for the target to be AVAILABLE")
-            _wait_available(rds, seeded["db_instance"])
-            endpoint = rds.describe_db_proxies(DBProxyName=PROXY_NAME)["DBProxies"][0]["Endpoint"]
-        step(f"minting an IAM auth token for {user}@{endpoint}:{PROXY_PORT}")
-        token = rds.generate_db_auth_token(DBHostname=endpoint, Port=PROXY_PORT,
-                                           DBUsername=user, Region=aws.region)
-        step(f"connecting with psycopg: host={endpoint} port={PROXY_PORT} user={user} "
-             f"dbname={database} sslmode=verify-full")
-        started_ms = int(time.time() * 1000) - 1000
-        query = _connect_and_query(endpoint, user, database, token, directory / st.CA_FILE)
-        step("describing the proxy")
-        from rdsproxyctl.core import proxies
+        spec = ProxySpec(
+            name=PROXY_NAME, engine_family="POSTGRESQL", role_arn=seeded["role_arn"],
+            vpc_subnet_ids=list(seeded["subnet_ids"]),
+            vpc_security_group_ids=[seeded["proxy_security_group"]], require_tls=True,
+            idle_client_timeout=IDLE_CLIENT_TIMEOUT, debug_logging=False,
+            auth=[AuthSpec(secret_arn=seeded["secret_arn"], iam_auth="REQUIRED",
+                           client_password_auth_type="POSTGRES_SCRAM_SHA_256",
+                           description="the application's login")],
+            tags={"created-by": "rdsproxyctl sandbox demo"},
+            pool=PoolSpec(max_connections_percent=MAX_CONNECTIONS_PERCENT,
+                          max_idle_connections_percent=50, connection_borrow_timeout=120),
+            targets=[TargetSpec(db_instance_identifier=seeded["db_instance"])])
+        plan = lifecycle.create_plan(aws, spec, if_not_exists=True)
+        created = not plan.no_changes
+        if created:
+            step(f"rdsproxyctl create {PROXY_NAME}: POSTGRESQL, RequireTLS, IAM auth REQUIRED, "
+                 f"idle client timeout {IDLE_CLIENT_TIMEOUT} s, MaxConnectionsPercent "
+                 f"{MAX_CONNECTIONS_PERCENT}, target {seeded['db_instance']}")
+            from rdsproxyctl.core.waiter import WaitOptions
 
+            plans.execute(aws, plan, wait=True, options=WaitOptions(interval=0.25),
+                          progress=lambda m: step(f"    {m}"))
+        else:
+            step(f"proxy {PROXY_NAME} exists: using it")
+        step("waiting for the target to be AVAILABLE")
+        with aws_errors(aws, proxy=PROXY_NAME):
+            _wait_available(aws.client("rds"), seeded["db_instance"])
+        step(f"rdsproxyctl connect {PROXY_NAME} --iam --user {user}: mint an IAM token, connect "
+             "with psycopg over verify-full TLS (the sandbox CA), run a query")
+        smoke = connect_core.smoke_test(aws, connect_core.ConnectSpec(
+            proxy=PROXY_NAME, user=user, database=database, iam=True,
+            ca_bundle=str(directory / st.CA_FILE)))
+        if not smoke.ok:
+            failure = smoke.failure
+            raise ConnectionFailure(f"connecting through the proxy failed: {failure.message}",
+                                    hint=failure.remedy)
+        step(f"rdsproxyctl show {PROXY_NAME}")
         details = proxies.describe(aws, PROXY_NAME)
+        step(f"rdsproxyctl diagnose {PROXY_NAME} --user {user}")
+        (report,) = diagnose.run(aws, PROXY_NAME, diagnose.Options(user=user))
         step("reading the proxy's recent log lines")
         group = LOG_GROUP_PREFIX + PROXY_NAME
-        lines = _recent_logs(aws, group, started_ms)
-    return DemoResult(proxy_name=PROXY_NAME, endpoint=endpoint, port=PROXY_PORT, user=user,
-                      database=database, created=created, query=query, log_group=group,
-                      log_lines=lines, details=details)
+        lines = _recent_logs(aws, group, int((time.time() - 120) * 1000))
+    return DemoResult(proxy_name=PROXY_NAME, endpoint=smoke.host, port=smoke.port, user=user,
+                      database=database, created=created, connect=smoke, diagnose=report,
+                      log_group=group, log_lines=lines, details=details)
 
 
 def _wait_available(rds: Any, instance: str) -> None:
@@ -137,24 +129,6 @@ def _wait_available(rds: Any, instance: str) -> None:
         f"the target {instance} is not AVAILABLE after {TARGET_TIMEOUT:.0f} s: "
         f"{health.get('State')} {health.get('Reason') or ''} {health.get('Description') or ''}"
         .strip(), hint="`rdsproxyctl sandbox status` and the sandbox's daemon.log tell why")
-
-
-def _connect_and_query(host: str, user: str, database: str, token: str, ca: Path) -> QueryResult:
-    import psycopg
-
-    try:
-        with psycopg.connect(host=host, port=PROXY_PORT, user=user, dbname=database,
-                             password=token, sslmode="verify-full", sslrootcert=str(ca),
-                             connect_timeout=10, prepare_threshold=None) as conn:
-            row = conn.execute(
-                "SELECT current_user, current_database(), current_setting('server_version'), "
-                "(SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid())").fetchone()
-    except psycopg.Error as exc:
-        raise ConnectionFailure(f"connecting through the proxy failed: {exc}".strip(),
-                                hint="the proxy's log group says why") from None
-    assert row is not None
-    return QueryResult(current_user=row[0], database=row[1], server_version=row[2],
-                       backend_tls=row[3])
 
 
 def _recent_logs(aws: Any, group: str, since_ms: int, limit: int = 20) -> list[str]:
