@@ -160,9 +160,16 @@ class SandboxFixture:
         return int(row[0]) if row else 0
 
     # -- the emulator ---------------------------------------------------------------------
-    def emulator_state(self) -> dict[str, Any]:
-        """``emulator.json``: listeners, sessions and pools (open/idle/busy/cap)."""
-        return st.read_json(self.directory / st.EMULATOR_STATE) or {}
+    def emulator_state(self, timeout: float = 3.0) -> dict[str, Any]:
+        """``emulator.json``: listeners, sessions and pools (open/idle/busy/cap), as written
+        after this call (the daemon rewrites it four times a second)."""
+        asked = time.time()
+        deadline = time.monotonic() + timeout
+        while True:
+            state = st.read_json(self.directory / st.EMULATOR_STATE) or {}
+            if state.get("at", 0) > asked or time.monotonic() > deadline:
+                return state
+            time.sleep(0.05)
 
     def pool(self, proxy_name: str) -> dict[str, Any]:
         for pool in self.emulator_state().get("pools", []):

@@ -163,14 +163,14 @@ async def _follow_postgres(directory: Path, seeded: Any, info: dict[str, Any]) -
             log.info("PostgreSQL moved to %s:%s", pg["host"], pg["port"])
 
 
-async def _write_snapshots(directory: Path, emulator: Any, interval: float = 0.5) -> None:
-    """Keep ``emulator.json`` (pools, sessions, listeners) current, for tests and debugging."""
-    last = None
+async def _write_snapshots(directory: Path, emulator: Any, interval: float = 0.25) -> None:
+    """Keep ``emulator.json`` (pools, sessions, listeners) current, for tests and debugging:
+    rewritten every ``interval`` seconds, ``at`` saying when."""
     while True:
-        snapshot = emulator.snapshot()
-        if snapshot != last:
-            st.write_json(directory / st.EMULATOR_STATE, {**snapshot, "at": time.time()})
-            last = snapshot
+        try:
+            st.write_json(directory / st.EMULATOR_STATE, {**emulator.snapshot(), "at": time.time()})
+        except Exception:  # noqa: BLE001 - a diagnostic file must not stop the daemon
+            log.exception("could not write %s", st.EMULATOR_STATE)
         await asyncio.sleep(interval)
 
 

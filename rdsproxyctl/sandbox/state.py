@@ -8,7 +8,7 @@ A sandbox lives in one directory (``--dir``, default
 ``server.pem`` / ``server.key``  the certificate of the proxy and PostgreSQL
 ``daemon.json``  written by the daemon when it is ready (its port, pid, what it seeded)
 ``daemon.log``   the daemon's own log; ``emulator.log`` every proxy log line
-``emulator.json`` the emulator's listeners, sessions and pools, refreshed twice a second
+``emulator.json`` the emulator's listeners, sessions and pools, rewritten four times a second
 
 When ``up`` runs as root, PostgreSQL's data directory lives elsewhere (a private
 temporary directory owned by the unprivileged sandbox user), recorded in the state.
