@@ -263,7 +263,7 @@ def test_borrow_timeout_and_idle_client_timeout(sandbox):
     assert 0.9 <= time.monotonic() - started < 5
     assert sandbox.log_lines("e2e-borrow", contains="Timed-out waiting to acquire")
     # the holder stays idle for longer than IdleClientTimeout (2 s): the proxy closes it
-    time.sleep(1.5)
+    time.sleep(2.0)
     with pytest.raises(psycopg.OperationalError):
         holder.execute("SELECT 1")
     holder.close()
