@@ -14,6 +14,7 @@ This module is test and sandbox infrastructure: the CLI never imports it.
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import threading
@@ -25,6 +26,7 @@ from moto.moto_api._internal import mock_random as random
 from moto.rds import exceptions as rds_exceptions
 from moto.rds.exceptions import RDSClientError
 from moto.rds.models import (
+    DBInstance,
     DBProxy,
     DBProxyTarget,
     DBProxyTargetGroup,
@@ -33,6 +35,11 @@ from moto.rds.models import (
     rds_backends,
 )
 from moto.rds.responses import RDSResponse
+
+#: The health a newly registered target reports until someone sets it (the sandbox
+#: sets "REGISTERING" and its health checker takes over); None: moto's own
+#: REGISTERING-then-AVAILABLE.
+REGISTERED_TARGET_HEALTH: str | None = None
 
 #: How many reads (the create/modify response included) a proxy reports a transitional
 #: status (creating, modifying) before it becomes available.  0 (the default) makes every change instant; tests
@@ -199,13 +206,19 @@ def create_db_proxy(self: RDSBackend, db_proxy_name: str, engine_family: str,
     if not auth and default_auth_scheme != "IAM_AUTH":
         raise invalid_parameter("Auth is required unless DefaultAuthScheme is IAM_AUTH.")
     _validate_auth(auth or [], engine_family)
-    proxy = _orig_create_db_proxy(
-        self, db_proxy_name, engine_family, list(auth or []), role_arn, vpc_subnet_ids,
-        vpc_security_group_ids, require_tls, idle_client_timeout, debug_logging, tags)
+    host = _allocate_address(db_proxy_name, "default")
+    try:
+        proxy = _orig_create_db_proxy(
+            self, db_proxy_name, engine_family, list(auth or []), role_arn, vpc_subnet_ids,
+            vpc_security_group_ids, require_tls, idle_client_timeout, debug_logging, tags)
+    except BaseException:
+        _release_address(host)
+        raise
     proxy.default_auth_scheme = default_auth_scheme or "NONE"
     proxy.endpoint_network_type = endpoint_network_type or "IPV4"
     proxy.target_connection_network_type = target_connection_network_type or "IPV4"
-    proxy.endpoint = _proxy_hostname(db_proxy_name, proxy)
+    proxy.endpoint = host or _proxy_hostname(db_proxy_name, proxy)
+    proxy._rpc_address = host
     proxy.require_tls = bool(require_tls)
     if engine_family == "SQLSERVER":
         proxy.proxy_target_groups["default"].max_connections = 10
@@ -255,7 +268,8 @@ def modify_db_proxy(self: RDSBackend, db_proxy_name: str, new_db_proxy_name: str
                 raise rds_exceptions.DBProxyAlreadyExistsFault(new_db_proxy_name)
             del self.db_proxies[db_proxy_name]
             proxy.db_proxy_name = new_db_proxy_name
-            proxy.endpoint = _proxy_hostname(new_db_proxy_name, proxy)
+            if not getattr(proxy, "_rpc_address", None):
+                proxy.endpoint = _proxy_hostname(new_db_proxy_name, proxy)
             for group in proxy.proxy_target_groups.values():
                 group.db_proxy_name = new_db_proxy_name
             for ep in _endpoints(self).values():
@@ -285,8 +299,10 @@ def delete_db_proxy(self: RDSBackend, proxy_name: str) -> DBProxy:
     with _lock:
         proxy = _proxy(self, proxy_name)
         for name in [n for n, ep in _endpoints(self).items() if ep.db_proxy_name == proxy_name]:
+            _release_address(getattr(_endpoints(self)[name], "_rpc_address", None))
             del _endpoints(self)[name]
         del self.db_proxies[proxy_name]
+        _release_address(getattr(proxy, "_rpc_address", None))
         proxy._rpc_transition = None
         proxy.status = "deleting"
         return proxy
@@ -330,6 +346,9 @@ def register_db_proxy_targets(self: RDSBackend, db_proxy_name: str, target_group
                 target.tracked_cluster_id = target.rds_resource_id
             target.target_arn = (f"arn:{proxy.partition}:rds:{proxy.region}:{proxy.account_id}:"
                                  f"target:prx-tgt-{random.get_random_string(17, lower_case=True)}")
+            if REGISTERED_TARGET_HEALTH:
+                target._rpc_health = {"State": REGISTERED_TARGET_HEALTH, "Reason": None,
+                                      "Description": None}
         return targets
 
 
@@ -426,6 +445,9 @@ def create_db_proxy_endpoint(self: RDSBackend, db_proxy_name: str, db_proxy_endp
         ep = DBProxyEndpoint(self, proxy, db_proxy_endpoint_name, vpc_subnet_ids, groups,
                              target_role or "READ_WRITE", tags, endpoint_network_type)
         ep.vpc_id = subnets[0].vpc_id
+        ep._rpc_address = _allocate_address(db_proxy_name, db_proxy_endpoint_name)
+        if ep._rpc_address:
+            ep.endpoint = ep._rpc_address
         _endpoints(self)[db_proxy_endpoint_name] = ep
         return ep
 
@@ -470,7 +492,7 @@ def modify_db_proxy_endpoint(self: RDSBackend, db_proxy_endpoint_name: str,
             del _endpoints(self)[db_proxy_endpoint_name]
             ep.db_proxy_endpoint_name = new_db_proxy_endpoint_name
             proxy = self.db_proxies.get(ep.db_proxy_name)
-            if proxy is not None:
+            if proxy is not None and not getattr(ep, "_rpc_address", None):
                 ep.endpoint = _endpoint_hostname(new_db_proxy_endpoint_name, proxy)
             _endpoints(self)[new_db_proxy_endpoint_name] = ep
         if vpc_security_group_ids is not None:
@@ -482,6 +504,7 @@ def delete_db_proxy_endpoint(self: RDSBackend, db_proxy_endpoint_name: str) -> D
     with _lock:
         ep = _endpoint(self, db_proxy_endpoint_name)
         del _endpoints(self)[db_proxy_endpoint_name]
+        _release_address(getattr(ep, "_rpc_address", None))
         ep.status = "deleting"
         return ep
 
@@ -658,6 +681,211 @@ def _get_resource_for_tagging(self: RDSBackend, arn: str) -> Any:
     return _orig_get_resource_for_tagging(self, arn)
 
 
+# -- sandbox hooks: proxy addresses, DB instance endpoints ---------------------------------
+class EndpointAllocator:
+    """What the sandbox plugs into :func:`set_endpoint_allocator`.
+
+    ``allocate(proxy_name, endpoint_name)`` returns the address a new proxy endpoint
+    reports and listens on (the sandbox binds ``127.0.0.N:5432`` there and then), or
+    ``None`` when no address is free; ``release(address)`` frees it when the proxy or
+    endpoint is deleted.  Without an allocator, endpoints get AWS-like DNS names.
+    """
+
+    def allocate(self, proxy_name: str, endpoint_name: str) -> str | None:  # pragma: no cover
+        raise NotImplementedError
+
+    def release(self, address: str) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+
+_allocator: EndpointAllocator | None = None
+
+
+def set_endpoint_allocator(allocator: EndpointAllocator | None) -> None:
+    """Give new proxies and proxy endpoints addresses from ``allocator`` (None: DNS names)."""
+    global _allocator
+    _allocator = allocator
+
+
+def _allocate_address(proxy_name: str, endpoint_name: str) -> str | None:
+    if _allocator is None:
+        return None
+    address = _allocator.allocate(proxy_name, endpoint_name)
+    if not address:
+        raise _fault("InsufficientAvailableIPsInSubnetFault",
+                     f"No free address for endpoint {endpoint_name} of proxy {proxy_name}.")
+    return address
+
+
+def _release_address(address: str | None) -> None:
+    if address and _allocator is not None:
+        _allocator.release(address)
+
+
+_orig_instance_address = DBInstance.address
+
+
+def _instance_address(self: DBInstance) -> str:
+    override = getattr(self, "_rpc_address", None)
+    return override or _orig_instance_address.fget(self)  # type: ignore[attr-defined]
+
+
+def set_instance_endpoint(account_id: str, region: str, identifier: str, address: str,
+                          port: int) -> None:
+    """Make a DB instance report ``address:port`` (DescribeDBInstances' Endpoint), and
+    the proxy targets that point at it too (the sandbox's real PostgreSQL)."""
+    with _lock:
+        rds = backend(account_id, region)
+        db = rds.databases.get(identifier)
+        if db is None:
+            raise KeyError(f"no DB instance {identifier} in {account_id}/{region}")
+        db._rpc_address = address
+        db.port = int(port)
+        for proxy in rds.db_proxies.values():
+            for group in proxy.proxy_target_groups.values():
+                for target in group.targets:
+                    if target.type == "RDS_INSTANCE" and target.rds_resource_id == identifier:
+                        target.endpoint = address
+                        target.port = int(port)
+
+
+# -- IAM SimulatePrincipalPolicy, on moto's own policy evaluation ------------------------
+def _iam(account_id: str, partition: str = "aws") -> Any:
+    from moto.iam.models import iam_backends
+
+    return iam_backends[account_id][partition]
+
+
+def _principal_policies(iam: Any, arn: str) -> list[tuple[str, str, str]]:
+    """``(policy id, policy type, document)`` of every identity policy of a principal.
+
+    Users get their inline and attached policies plus those of their groups; roles
+    (and sessions of a role, ``arn:...:sts::ACCOUNT:assumed-role/ROLE/SESSION``) and
+    groups get their own.  Unknown principals raise NoSuchEntity, as IAM does.
+    """
+    from moto.iam.exceptions import InvalidInput, NotFoundException
+
+    resource = arn.split(":", 5)[5] if arn.count(":") >= 5 else ""
+    kind, _, path = resource.partition("/")
+    name = path.rsplit("/", 1)[-1]
+    if kind == "assumed-role":
+        kind, name = "role", path.split("/", 1)[0]
+    if kind not in ("user", "role", "group") or not name:
+        raise InvalidInput(f"Invalid ARN: {arn} is not a user, group or role ARN.")
+
+    def managed(policies: Any) -> list[tuple[str, str, str]]:
+        return [(p.name, "AWS Managed Policy" if p.arn.split(":")[4] == "aws" else "IAM Policy",
+                 next(v.document for v in p.versions if v.is_default)) for p in policies]
+
+    out: list[tuple[str, str, str]] = []
+    try:
+        if kind == "user":
+            iam.get_user(name)
+            for pname in iam.list_user_policies(name):
+                out.append((pname, "user", iam.get_user_policy(name, pname)["policy_document"]))
+            out += managed(iam.list_attached_user_policies(name)[0])
+            for group in iam.get_groups_for_user(name):
+                out += _principal_policies(iam, group.arn)
+        elif kind == "role":
+            iam.get_role(name)
+            for pname in iam.list_role_policies(name):
+                out.append((pname, "role", iam.get_role_policy(name, pname)[1]))
+            out += managed(iam.list_attached_role_policies(name)[0])
+        else:
+            iam.get_group(name)
+            for pname in iam.list_group_policies(name):
+                out.append((pname, "group", iam.get_group_policy(name, pname)["policy_document"]))
+            out += managed(iam.list_attached_group_policies(name)[0])
+    except NotFoundException as exc:
+        raise _iam_no_such_entity(str(exc.message if hasattr(exc, "message") else exc)) from None
+    return out
+
+
+def _iam_no_such_entity(message: str) -> Exception:
+    from moto.iam.exceptions import NoSuchEntity
+
+    return NoSuchEntity(message)
+
+
+def _statement_result(statement: dict[str, Any], action: str, resource: str,
+                      context: dict[str, str]) -> str:
+    """One statement's say on (action, resource): "allow", "deny" or "" (not concerned).
+
+    Evaluation is moto's (``IAMPolicyStatement``); two corrections make it answer as
+    IAM does: actions match case-insensitively, and an Allow whose condition does not
+    hold is "not concerned" (moto reports it as a deny).
+    """
+    from moto.iam.access_control import IAMPolicyStatement, PermissionResult
+
+    stmt = dict(statement)
+    for key in ("Action", "NotAction"):
+        if key in stmt:
+            value = stmt[key]
+            stmt[key] = ([v.lower() for v in value] if isinstance(value, list)
+                         else str(value).lower())
+    try:
+        result = IAMPolicyStatement(stmt).is_action_permitted(action.lower(), resource,
+                                                              None, context or None)
+    except Exception:  # noqa: BLE001 - a condition moto cannot evaluate: not concerned
+        return ""
+    allow = str(stmt.get("Effect", "")).lower() == "allow"
+    if result == PermissionResult.PERMITTED:
+        return "allow" if allow else "deny"
+    if result == PermissionResult.DENIED:
+        return "deny" if not allow else ""
+    return ""
+
+
+def simulate_principal_policy(account_id: str, policy_source_arn: str,
+                              action_names: list[str], resource_arns: list[str] | None = None,
+                              context_entries: list[dict[str, Any]] | None = None,
+                              partition: str = "aws") -> list[dict[str, Any]]:
+    """IAM SimulatePrincipalPolicy's EvaluationResults, evaluated by moto's policy engine.
+
+    Each (action, resource) pair is ``explicitDeny`` when a statement denies it,
+    ``allowed`` when one allows it and none denies it, ``implicitDeny`` otherwise
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html).
+    Identity policies only: no permissions boundaries, SCPs or resource policies.
+    """
+    iam = _iam(account_id, partition)
+    policies = _principal_policies(iam, policy_source_arn)
+    context = {str(e.get("ContextKeyName")): str((e.get("ContextKeyValues") or [""])[0])
+               for e in context_entries or []}
+    results: list[dict[str, Any]] = []
+    for action in action_names:
+        for resource in resource_arns or ["*"]:
+            matched: list[dict[str, Any]] = []
+            decision = "implicitDeny"
+            for policy_id, policy_type, document in policies:
+                doc = json.loads(document) if isinstance(document, str) else document
+                statements = doc.get("Statement", [])
+                for stmt in statements if isinstance(statements, list) else [statements]:
+                    say = _statement_result(stmt, action, resource, context)
+                    if not say:
+                        continue
+                    matched.append({"SourcePolicyId": policy_id, "SourcePolicyType": policy_type})
+                    if say == "deny":
+                        decision = "explicitDeny"
+                    elif decision != "explicitDeny":
+                        decision = "allowed"
+            results.append({
+                "EvalActionName": action,
+                "EvalResourceName": resource,
+                "EvalDecision": decision,
+                "MatchedStatements": matched,
+                "MissingContextValues": [],
+            })
+    return results
+
+
+def _r_simulate_principal_policy(self: Any) -> ActionResult:
+    results = simulate_principal_policy(
+        self.current_account, self._get_param("PolicySourceArn"),
+        list(self._get_param("ActionNames") or []), list(self._get_param("ResourceArns") or []),
+        list(self._get_param("ContextEntries") or []), partition=self.partition)
+    return ActionResult({"EvaluationResults": results, "IsTruncated": False})
+
+
 # -- install -------------------------------------------------------------------------------
 def install() -> None:
     """Patch moto's RDS classes (idempotent).  Call before making clients or servers."""
@@ -672,6 +900,10 @@ def install() -> None:
         DBProxyTargetGroup.init_query = None
         DBProxyTargetGroup.connection_pool_config = property(  # type: ignore[assignment]
             _connection_pool_config)
+        DBInstance.address = property(_instance_address)  # type: ignore[assignment]
+        from moto.iam.responses import IamResponse
+
+        IamResponse.simulate_principal_policy = _r_simulate_principal_policy  # type: ignore[attr-defined]
         rds_exceptions.DBProxyQuotaExceededFault.__init__ = _quota_init  # type: ignore[method-assign]
         RDSBackend._get_resource_for_tagging = _get_resource_for_tagging  # type: ignore[method-assign]
         from moto.core.utils import get_pagination_model

@@ -192,3 +192,7 @@ def api_calls(aws: Aws) -> Iterator[ApiCalls]:
 def instant_waits(monkeypatch: pytest.MonkeyPatch) -> None:
     """Waits poll without sleeping (RDSPROXYCTL_POLL_INTERVAL=0)."""
     monkeypatch.setenv("RDSPROXYCTL_POLL_INTERVAL", "0")
+
+
+# The session-wide offline sandbox (`sandbox` fixture) for end-to-end tests.
+from .sandboxing import SandboxFixture, sandbox  # noqa: E402,F401

@@ -57,6 +57,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "iam": ("rdsproxyctl.cli.iam",),
     "endpoints": ("rdsproxyctl.cli.endpoints",),
     "logs": ("rdsproxyctl.cli.logs",),
+    "sandbox": ("rdsproxyctl.cli.sandbox",),
 }
 
 

@@ -1,0 +1,223 @@
+"""``rdsproxyctl sandbox up | down | status | env | demo``: the offline sandbox."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from rdsproxyctl.cli.output import Column, Fields, Table, View
+from rdsproxyctl.cli.runtime import Runtime, command
+
+HELP = """An offline sandbox: the AWS API (moto), a real PostgreSQL with TLS, and a local
+RDS Proxy that checks TLS and IAM tokens and pools connections.  No AWS account needed.
+
+Examples:
+
+  rdsproxyctl sandbox up && eval "$(rdsproxyctl sandbox env)"
+
+  rdsproxyctl sandbox demo
+"""
+
+DirOption = Annotated[Optional[Path], typer.Option(
+    "--dir", help="The sandbox's state directory (env: RDSPROXYCTL_SANDBOX_DIR; default: "
+    "$XDG_STATE_HOME/rdsproxyctl/sandbox).", show_default=False, file_okay=True,
+    dir_okay=True)]
+
+PART_COLUMNS = [
+    Column("name", "PART"),
+    Column("state", "STATE", styled=True),
+    Column("pid", "PID"),
+    Column("address", "ADDRESS"),
+    Column("detail", "WHAT"),
+]
+PROXY_COLUMNS = [
+    Column("name", "PROXY"),
+    Column("status", "STATUS", styled=True),
+    Column("endpoint", "ADDRESS"),
+]
+
+
+def register(app: typer.Typer) -> None:
+    group = typer.Typer(no_args_is_help=True, help=HELP)
+    command(group, "up")(up_cmd)
+    command(group, "down")(down_cmd)
+    command(group, "status")(status_cmd)
+    command(group, "env")(env_cmd)
+    command(group, "demo")(demo_cmd)
+    app.add_typer(group, name="sandbox")
+
+
+def _dir(path: Path | None) -> Path:
+    from rdsproxyctl.sandbox.state import resolve_dir
+
+    return resolve_dir(path)
+
+
+def status_view(status: Any) -> View:
+    from rdsproxyctl.core.models import to_jsonable
+
+    data = to_jsonable(status)
+    return View(data, [
+        Fields([("directory", data["directory"]), ("region", data["region"]),
+                ("AWS endpoint", data["endpoint_url"]), ("CA (PGSSLROOTCERT)", data["ca_file"])],
+               title="Sandbox"),
+        Table(PART_COLUMNS, data["parts"], title="Parts"),
+        Table(PROXY_COLUMNS, data["proxies"], title="Proxies",
+              empty="(none: create one with boto3, the AWS CLI or `rdsproxyctl sandbox demo`)"),
+    ])
+
+
+def up_cmd(rt: Runtime, dir: DirOption = None) -> None:
+    """Start the sandbox, or whatever part of it is not running (safe to run twice).
+
+    Everything listens on loopback only.  As root, PostgreSQL runs as the system user
+    `rdsproxyctl-sandbox` (created when missing), since initdb refuses root.  --region
+    sets a new sandbox's region (default eu-west-1).  See docs/sandbox.md.
+
+    Examples:
+
+      rdsproxyctl sandbox up
+
+      rdsproxyctl sandbox up --dir /tmp/sandbox --region eu-central-1 -o json
+    """
+    from rdsproxyctl.sandbox import manager
+
+    directory = _dir(dir)
+    with rt.renderer.status("starting the sandbox") as update:
+        status = manager.up(directory, region=rt.options.region, progress=update)
+    rt.renderer.emit(status_view(status))
+    if not status.running:
+        from rdsproxyctl.errors import CheckFailed
+
+        raise CheckFailed("some part of the sandbox is not running",
+                          hint=f"see the logs: {', '.join(status.log_files)}")
+    env_hint = 'eval "$(rdsproxyctl sandbox env' + (f" --dir {directory}" if dir else "") + ')"'
+    rt.renderer.success(f"sandbox up; point your shell at it with: {env_hint}")
+
+
+def down_cmd(rt: Runtime, dir: DirOption = None) -> None:
+    """Stop every part of the sandbox and remove what `up` made.
+
+    Examples:
+
+      rdsproxyctl sandbox down
+
+      rdsproxyctl sandbox down --dir /tmp/sandbox
+    """
+    from rdsproxyctl.core.models import to_jsonable
+    from rdsproxyctl.errors import CheckFailed
+    from rdsproxyctl.sandbox import manager
+
+    directory = _dir(dir)
+    with rt.renderer.status("stopping the sandbox") as update:
+        result = manager.down(directory, progress=update)
+    data = to_jsonable(result)
+    rt.renderer.emit(View(data, [Fields([("directory", data["directory"]),
+                                         ("stopped", data["stopped"]),
+                                         ("removed", data["removed"])], title="Sandbox down")]))
+    if result.leftovers:
+        raise CheckFailed("still listening after down: " + ", ".join(result.leftovers),
+                          hint="another process holds those ports")
+    if not result.stopped and not result.removed:
+        rt.renderer.info(f"no sandbox in {directory}: nothing to stop")
+
+
+def status_cmd(rt: Runtime, dir: DirOption = None) -> None:
+    """Show each part of the sandbox with its pid and address, and the proxies it serves.
+
+    The parts: the AWS API (moto), PostgreSQL, the proxy emulator.  Exit code 1 when a
+    part has crashed (`sandbox up` restarts it), 3 when there is no sandbox.
+
+    Examples:
+
+      rdsproxyctl sandbox status
+
+      rdsproxyctl sandbox status -o json | jq -r '.parts[] | "\\(.name) \\(.state)"'
+    """
+    from rdsproxyctl.errors import CheckFailed
+    from rdsproxyctl.sandbox import manager
+
+    status = manager.status(_dir(dir))
+    rt.renderer.emit(status_view(status))
+    crashed = [p.name for p in status.parts if p.state != "running"]
+    if crashed:
+        raise CheckFailed("not running: " + ", ".join(crashed),
+                          hint="`rdsproxyctl sandbox up` restarts them")
+
+
+def env_cmd(rt: Runtime, dir: DirOption = None) -> None:
+    """Print shell exports that point the AWS CLI, boto3, psql and rdsproxyctl at the sandbox.
+
+    The sandbox's access key, region, endpoint URL, CA (PGSSLROOTCERT) and
+    PGSSLMODE=verify-full; AWS_SESSION_TOKEN and AWS_PROFILE are unset.
+
+    Examples:
+
+      eval "$(rdsproxyctl sandbox env)"
+
+      rdsproxyctl sandbox env -o json | jq -r .variables.AWS_ENDPOINT_URL
+    """
+    from rdsproxyctl.cli.output import OutputFormat
+    from rdsproxyctl.sandbox import manager
+
+    sandbox = manager.env(_dir(dir))
+    if rt.output is OutputFormat.json:
+        rt.renderer.write_json({"variables": sandbox.variables, "unset": sandbox.unset})
+        return
+    for line in sandbox.shell():
+        rt.renderer.write_line(line)
+
+
+LOG_COLUMNS = [Column("line", "LOG LINE")]
+
+
+def demo_cmd(rt: Runtime, dir: DirOption = None) -> None:
+    """Run the main job end to end on the sandbox, showing each step.
+
+    Starts the sandbox if needed, creates a proxy (POSTGRESQL, RequireTLS, IAM
+    REQUIRED, idle timeout 1800 s, 75% of max_connections) with the database as its
+    target and waits for it, connects with an IAM token over verify-full TLS and runs a
+    query, shows the proxy, diagnoses it, and prints its recent log lines.
+
+    Examples:
+
+      rdsproxyctl sandbox demo
+
+      rdsproxyctl sandbox demo -o json | jq .connect
+    """
+    from rdsproxyctl.cli.diagnose import report_view
+    from rdsproxyctl.cli.output import OutputFormat
+    from rdsproxyctl.cli.proxies import show_view
+    from rdsproxyctl.core.models import to_jsonable
+    from rdsproxyctl.sandbox import demo
+
+    directory = _dir(dir)
+    count = [0]
+
+    def step(message: str) -> None:
+        if not message.startswith(" "):
+            count[0] += 1
+            message = f"[{count[0]}] {message}"
+        rt.renderer.info(message)
+
+    result = demo.run(directory, step, debug=rt.options.debug)
+    data = to_jsonable({k: v for k, v in vars(result).items() if k != "details"})
+    data["proxy"] = to_jsonable(result.details)
+    smoke = result.connect
+    rt.renderer.success(
+        f"connected through {smoke.host}:{smoke.port} as {smoke.current_user} to "
+        f"{smoke.database} (PostgreSQL {smoke.server_version}) in {smoke.total_seconds:.3f} s; "
+        f"diagnose: {result.diagnose.worst}")
+    if rt.output is OutputFormat.json:
+        rt.renderer.write_json(data)
+        return
+    rows = [{"line": line} for line in result.log_lines]
+    rt.renderer.emit(View(data, [*show_view(result.details).sections,
+                                 *report_view([result.diagnose], single=True).sections,
+                                 Table(LOG_COLUMNS, rows, title=f"Log group {result.log_group}",
+                                       empty="(no lines yet)")]))
+    flag = f" --dir {directory}" if dir else ""
+    rt.renderer.info(f'the sandbox is still running: eval "$(rdsproxyctl sandbox env{flag})" '
+                     f"to use it; `rdsproxyctl sandbox down{flag}` stops it")

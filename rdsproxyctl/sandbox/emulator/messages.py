@@ -1,0 +1,207 @@
+"""THE table of what the emulator says: client-facing errors and proxy log lines.
+
+Every text a client or the proxy's CloudWatch log group sees comes from here, so the
+logs issue can build its classifier against one table.  Wording:
+
+* ``CLIENT``: RDS Proxy's documented PostgreSQL client messages, verbatim, from
+  "Troubleshooting for RDS Proxy"
+  (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy.troubleshooting.html).
+  AWS does not document their SQLSTATEs; ours follow PostgreSQL's classes
+  (28xxx authentication, 08xxx connection, 0A000 feature not supported).
+* ``LOG``: the line families AWS's troubleshooting and monitoring pages show.  Entries
+  marked ``documented=True`` follow the documented wording; the others (connection
+  life cycle) use the wording seen in RDS Proxy log groups, which AWS says may change
+  ("the logs are for people"): match them loosely.
+
+Log line shape (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy.monitoring.html):
+``2022-10-21T17:25:29.482Z [INFO] [proxyEndpoint=default] [clientConnection=94296180] A new
+client connected from 10.0.1.12:55392.``
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ClientMessage:
+    sqlstate: str
+    text: str
+
+    def format(self, **values: object) -> str:
+        return self.text.format(**values)
+
+
+#: What clients see (ErrorResponse, severity FATAL), keyed by cause.
+CLIENT: dict[str, ClientMessage] = {
+    "iam_requires_tls": ClientMessage(
+        "28000", "IAM authentication is allowed only with SSL connections."),
+    "tls_required": ClientMessage("28000", "This RDS Proxy requires TLS connections."),
+    "iam_auth_failed": ClientMessage(
+        "28P01", "IAM authentication failed for user {user}. Check the IAM token for this user "
+        "and try again."),
+    "no_credentials": ClientMessage(
+        "28000", "This RDS proxy has no credentials for the role {user}. Check the credentials "
+        "for this role and try again."),
+    "wrong_password": ClientMessage(
+        "28P01", "The password that was provided for the role {user} is wrong."),
+    "unsupported_auth": ClientMessage(
+        "28000", "RDS supports only IAM, MD5, or SCRAM authentication."),
+    "missing_user": ClientMessage(
+        "28000", "A user name is missing from the connection startup packet. Provide a user "
+        "name for this connection."),
+    "unsupported_option": ClientMessage(
+        "0A000", "Feature not supported: RDS Proxy currently doesn't support the option "
+        "{option}."),
+    "iam_rate_limited": ClientMessage(
+        "53300", "The IAM authentication failed because of too many competing requests."),
+    "max_client_connections": ClientMessage(
+        "53300", "The maximum number of client connections to the proxy exceeded {limit}."),
+    "connection_rate": ClientMessage("53300", "Rate of connection to proxy exceeded {limit}."),
+    "borrow_timeout": ClientMessage(
+        "08006", "Timed-out waiting to acquire database connection."),
+    "database_error": ClientMessage("08006", "Request returned an error: {error}."),
+    # Not an RDS Proxy text: the answer to a malformed or oversized packet (SQLSTATE
+    # protocol_violation, as PostgreSQL answers).
+    "protocol_violation": ClientMessage("08P01", "protocol violation: {detail}"),
+}
+
+
+@dataclass(frozen=True)
+class LogMessage:
+    level: str
+    text: str
+    documented: bool = False
+
+    def format(self, **values: object) -> str:
+        return self.text.format(**values)
+
+
+#: Proxy log lines, keyed by event.  ``{reason}`` values come from ``IAM_REASONS`` and
+#: ``CLOSE_REASONS`` below.
+LOG: dict[str, LogMessage] = {
+    # client connections
+    "client_connected": LogMessage("INFO", "A new client connected from {address}.", True),
+    "client_closed": LogMessage("INFO", "The client session ended. Reason: {reason}"),
+    "client_idle_timeout": LogMessage(
+        "INFO", "The client session ended because it was idle for more than the "
+        "IdleClientTimeout of {seconds} seconds."),
+    "tls_required": LogMessage(
+        "WARN", "The client connection was closed because this RDS Proxy requires TLS "
+        "connections and the client didn't request TLS."),
+    "protocol_violation": LogMessage(
+        "WARN", "The client connection was closed because it sent an invalid message: "
+        "{detail}"),
+    "unsupported_option": LogMessage(
+        "WARN", "The client connection was closed because RDS Proxy doesn't support the "
+        "startup parameter {option}."),
+    # client authentication
+    "iam_auth_succeeded": LogMessage(
+        "INFO", 'Proxy authentication with IAM authentication succeeded for user "{user}" '
+        "with TLS on."),
+    "iam_auth_failed": LogMessage(
+        "WARN", 'Proxy authentication with IAM authentication failed for user "{user}" with '
+        "TLS on. Reason: {reason}", True),
+    "iam_without_tls": LogMessage(
+        "WARN", 'Proxy authentication with IAM authentication failed for user "{user}" with '
+        "TLS off. Reason: IAM authentication is allowed only with SSL connections.", True),
+    "password_auth_succeeded": LogMessage(
+        "INFO", 'Proxy authentication with PostgreSQL native password authentication '
+        'succeeded for user "{user}" with TLS {tls}.'),
+    "password_auth_failed": LogMessage(
+        "WARN", 'Proxy authentication with PostgreSQL native password authentication failed '
+        'for user "{user}" with TLS {tls}. Reason: {reason}', True),
+    "no_credentials": LogMessage(
+        "WARN", 'The proxy has no credentials for the role "{user}". Check the Auth settings '
+        "and secrets of this proxy."),
+    # credentials and targets
+    "credentials_not_authorized": LogMessage(
+        "ERROR", 'Credentials couldn\'t be retrieved. The IAM role "{role}" is not authorized '
+        'to read the AWS Secrets Manager secret with the ARN "{secret}"', True),
+    "credentials_missing_secret": LogMessage(
+        "ERROR", 'Credentials couldn\'t be retrieved. The AWS Secrets Manager secret with the '
+        'ARN "{secret}" doesn\'t exist.'),
+    "credentials_malformed": LogMessage(
+        "ERROR", 'Credentials couldn\'t be retrieved. The AWS Secrets Manager secret with the '
+        'ARN "{secret}" must be JSON with "username" and "password" keys.'),
+    "target_unavailable": LogMessage(
+        "ERROR", "The target {target} is unavailable. Reason: {reason}. {description}"),
+    "target_available": LogMessage("INFO", "The target {target} is available."),
+    # database connections
+    "db_connection_opened": LogMessage(
+        "INFO", "The new database connection successfully authenticated with TLS on "
+        "[dbConnection={db}] for user \"{user}\" on database \"{database}\"."),
+    "db_connection_failed": LogMessage(
+        "WARN", "The proxy couldn't open a database connection for user \"{user}\". Reason: "
+        "{reason}"),
+    "db_connection_borrowed": LogMessage(
+        "DEBUG", "The client session borrowed the database connection [dbConnection={db}]."),
+    "db_connection_released": LogMessage(
+        "INFO", "The database connection [dbConnection={db}] was released to the pool."),
+    "db_connection_closed": LogMessage(
+        "INFO", "The database connection [dbConnection={db}] closed. Reason: {reason}"),
+    "borrow_timeout": LogMessage(
+        "WARN", "Timed-out waiting to acquire database connection after {seconds} seconds "
+        "(ConnectionBorrowTimeout). The pool has {open} of {cap} connections open."),
+    # DebugLogging
+    "debug_query": LogMessage("DEBUG", "The client sent the SQL statement: {sql}"),
+    "debug_parse": LogMessage("DEBUG", "The client prepared the SQL statement: {sql}"),
+}
+
+#: ``{reason}`` of ``iam_auth_failed``: why a token was refused.
+IAM_REASONS: dict[str, str] = {
+    "empty": "The IAM authentication token is empty.",
+    "malformed": "The IAM authentication token is malformed.",
+    "unsigned": "The IAM authentication token isn't signed.",
+    "action": "The IAM authentication token isn't for the connect action.",
+    "expired": "The IAM authentication token has expired.",
+    "not_yet_valid": "The IAM authentication token isn't valid yet.",
+    "wrong_user": "The IAM authentication token was generated for another user.",
+    "wrong_endpoint": "The IAM authentication token was generated for another host or port "
+                      "({got}); this endpoint is {expected}.",
+    "wrong_region": "The IAM authentication token was signed for region {got}; this proxy is "
+                    "in {expected}.",
+    "wrong_service": "The IAM authentication token was signed for service {got}, not rds-db.",
+    "unknown_key": "The security token included in the request is invalid.",
+    "missing_session_token": "The X-Amz-Security-Token value is missing for temporary "
+                             "credentials.",
+    "empty_session_token": "The X-Amz-Security-Token value is empty.",
+    "bad_session_token": "The security token included in the request is invalid.",
+    "signature": "The request signature we calculated does not match the signature you "
+                 "provided.",
+    "not_authorized": "User: {principal} is not authorized to perform: rds-db:connect on "
+                      "resource: {resource}",
+}
+
+#: ``{reason}`` of ``password_auth_failed``.
+PASSWORD_REASONS: dict[str, str] = {
+    "wrong_password": "The password that was provided is wrong.",
+    "protocol": "The client didn't complete the authentication exchange.",
+}
+
+#: ``{reason}`` of ``client_closed``.
+CLOSE_REASONS: dict[str, str] = {
+    "terminate": "The client closed the connection.",
+    "eof": "The client dropped the connection.",
+    "auth_failed": "Client authentication failed.",
+    "protocol": "The client sent an invalid message.",
+    "borrow_timeout": "Timed-out waiting to acquire database connection.",
+    "backend_closed": "The database closed the connection.",
+    "proxy_deleted": "The proxy or its endpoint was deleted.",
+    "shutdown": "The proxy is shutting down.",
+    "error": "An internal error occurred.",
+}
+
+
+def log_line(when: _dt.datetime, level: str, message_text: str, *, endpoint: str | None = None,
+             client: int | None = None) -> str:
+    """One line as RDS Proxy writes it (UTC, milliseconds)."""
+    stamp = when.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + \
+        f"{when.microsecond // 1000:03d}Z"
+    prefix = f"{stamp} [{level}]"
+    if endpoint is not None:
+        prefix += f" [proxyEndpoint={endpoint}]"
+    if client is not None:
+        prefix += f" [clientConnection={client}]"
+    return f"{prefix} {message_text}"
