@@ -196,3 +196,19 @@ def instant_waits(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # The session-wide offline sandbox (`sandbox` fixture) for end-to-end tests.
 from .sandboxing import SandboxFixture, sandbox  # noqa: E402,F401
+
+
+@pytest.fixture
+def sandbox_cli(sandbox: SandboxFixture, cli: Cli) -> Iterator[Any]:
+    """``cli`` pointed at the session's sandbox, as after ``eval "$(rdsproxyctl sandbox env)"``.
+
+    The factory's cached sessions hold the fake test credentials, so they are dropped
+    before and after: commands here sign with the sandbox's own access key."""
+    from rdsproxyctl.core import aws as awsmod
+
+    def run(*args: str, code: int | None = 0, env: dict[str, str] | None = None) -> CliResult:
+        return cli(*args, code=code, env={**sandbox.env, **(env or {})})
+
+    awsmod.reset_cache()
+    yield run
+    awsmod.reset_cache()

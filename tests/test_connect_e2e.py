@@ -1,0 +1,177 @@
+"""connect and token end to end: real PostgreSQL behind the sandbox's TLS, IAM-checking proxy."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+PHASES = ["proxy_lookup", "dns", "tcp_connect", "tls_handshake", "authentication", "first_query"]
+
+
+def smoke(sandbox_cli, *args, code=0, env=None):
+    out = sandbox_cli("connect", *args, "-o", "json", code=code, env=env)
+    return out.json(), out
+
+
+def test_iam_smoke_test_times_every_phase(sandbox, sandbox_cli):
+    sandbox.make_proxy("c-iam")
+    data, out = smoke(sandbox_cli, "c-iam", "--iam", "--user", sandbox.app_user,
+                      "--database", sandbox.app_database)
+    assert data["ok"] and data["failure"] is None and data["auth"] == "iam"
+    assert [p["name"] for p in data["phases"]] == PHASES
+    assert all(p["ok"] and p["seconds"] >= 0 for p in data["phases"])
+    assert data["current_user"] == sandbox.app_user
+    assert data["server_version"].startswith("15")
+    assert data["host"].startswith("127.0.0.") and data["port"] == 5432
+    table = sandbox_cli("connect", "c-iam", "--iam", "--user", sandbox.app_user,
+                        "--database", sandbox.app_database).stdout
+    for phase in PHASES:
+        assert phase in table
+    assert f"connected as {sandbox.app_user}" in table
+
+
+def test_secret_smoke_test(sandbox, sandbox_cli):
+    sandbox.make_proxy("c-secret", iam="DISABLED")
+    data, _ = smoke(sandbox_cli, "c-secret", "--secret", sandbox.seeded["secret_arn"],
+                    "--database", sandbox.app_database)
+    assert data["ok"] and data["auth"] == "secret" and data["user"] == sandbox.app_user
+
+
+def refused_token(sandbox, sandbox_cli, proxy, token, code=4):
+    data, out = smoke(sandbox_cli, proxy, "--password-env", "BAD_TOKEN", "--user",
+                      sandbox.app_user, "--database", sandbox.app_database, code=code,
+                      env={"BAD_TOKEN": token})
+    assert not data["ok"]
+    return data["failure"], out
+
+
+def test_token_for_another_user_is_an_iam_failure(sandbox, sandbox_cli):
+    host = sandbox.make_proxy("c-user")["Endpoint"]
+    failure, out = refused_token(sandbox, sandbox_cli, "c-user", sandbox.token(host, "someone"))
+    assert (failure["phase"], failure["klass"], failure["exit_code"]) == \
+        ("authentication", "iam-auth", 4)
+    assert failure["message"].startswith("IAM authentication failed for user")
+    assert ":dbuser:prx-" in failure["remedy"] and f"/{sandbox.app_user}" in failure["remedy"]
+    assert "hint: the token was refused" in out.stderr
+
+
+def test_expired_token_is_an_iam_failure(sandbox, sandbox_cli):
+    host = sandbox.make_proxy("c-expired")["Endpoint"]
+    old = sandbox.token(host, sandbox.app_user,
+                        at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=16))
+    failure, _ = refused_token(sandbox, sandbox_cli, "c-expired", old)
+    assert failure["klass"] == "iam-auth" and "15 minutes" in failure["remedy"]
+    assert failure["details"]["token_host"] == host
+
+
+def test_token_for_the_wrong_port_is_an_iam_failure(sandbox, sandbox_cli):
+    host = sandbox.make_proxy("c-port")["Endpoint"]
+    failure, _ = refused_token(sandbox, sandbox_cli, "c-port",
+                               sandbox.token(host, sandbox.app_user, port=5433))
+    assert failure["klass"] == "iam-auth" and "port 5432" in failure["remedy"]
+
+
+def test_no_tls_against_require_tls(sandbox, sandbox_cli):
+    sandbox.make_proxy("c-notls", iam="DISABLED")
+    data, out = smoke(sandbox_cli, "c-notls", "--secret", sandbox.seeded["secret_arn"],
+                      "--database", sandbox.app_database, "--sslmode", "disable", code=5)
+    f = data["failure"]
+    assert f["klass"] == "tls" and f["message"] == "This RDS Proxy requires TLS connections."
+    assert "sslmode=verify-full" in f["remedy"]
+
+
+def test_wrong_ca_with_verify_full(sandbox, sandbox_cli, tmp_path):
+    sandbox.make_proxy("c-ca")
+    other_ca = "/etc/ssl/certs/ca-certificates.crt"  # the OS roots: not the sandbox's CA
+    data, _ = smoke(sandbox_cli, "c-ca", "--iam", "--user", sandbox.app_user, "--database",
+                    sandbox.app_database, "--ca-bundle", other_ca, code=5)
+    f = data["failure"]
+    assert (f["phase"], f["klass"]) == ("tls_handshake", "tls")
+    assert "certificate verify failed" in f["message"] and "--ca-bundle" in f["remedy"]
+
+
+def test_pool_exhausted_is_a_borrow_timeout(sandbox, sandbox_cli):
+    # cap = floor(1% of max_connections 100) = 1 backend connection; borrow timeout 1 s
+    host = sandbox.make_proxy("c-pool", iam="DISABLED", pool={
+        "MaxConnectionsPercent": 1, "MaxIdleConnectionsPercent": 1,
+        "ConnectionBorrowTimeout": 1})["Endpoint"]
+    with sandbox.connect(host, password=sandbox.app_password) as held:
+        held.execute("SELECT 1")
+        data, out = smoke(sandbox_cli, "c-pool", "--secret", sandbox.seeded["secret_arn"],
+                          "--database", sandbox.app_database, code=5)
+    f = data["failure"]
+    assert f["klass"] == "pool-timeout"
+    assert f["message"] == "Timed-out waiting to acquire database connection."
+    assert "rdsproxyctl pool c-pool" in f["remedy"] and "MaxConnectionsPercent" in f["remedy"]
+
+
+def test_database_down_is_a_borrow_timeout(sandbox, sandbox_cli):
+    from rdsproxyctl.sandbox import manager, postgres
+
+    sandbox.make_proxy("c-dbdown", pool={"ConnectionBorrowTimeout": 1})
+    state, _ = manager.load(sandbox.directory)
+    postgres.stop(manager._cluster(state))
+    try:
+        sandbox.wait_health("c-dbdown", "UNAVAILABLE", "UNREACHABLE")
+        data, _ = smoke(sandbox_cli, "c-dbdown", "--iam", "--user", sandbox.app_user,
+                        "--database", sandbox.app_database, code=5)
+    finally:
+        manager.up(sandbox.directory)
+    assert data["failure"]["klass"] == "pool-timeout"
+    assert "targets c-dbdown" in data["failure"]["remedy"]
+    sandbox.wait_health("c-dbdown", "AVAILABLE")
+
+
+def test_psql_with_token_and_dsn_from_rdsproxyctl(sandbox):
+    sandbox.make_proxy("c-psql")
+    env = {**os.environ, **sandbox.env}
+    env.pop("RDSPROXYCTL_MAX_ATTEMPTS", None)
+    rdsproxyctl = [sys.executable, "-m", "rdsproxyctl"]
+    token = subprocess.run([*rdsproxyctl, "token", "c-psql", "--user", sandbox.app_user],
+                           env=env, capture_output=True, text=True, check=True).stdout.strip()
+    dsn = subprocess.run([*rdsproxyctl, "token", "c-psql", "--user", sandbox.app_user,
+                          "--database", sandbox.app_database, "--format", "dsn"],
+                         env=env, capture_output=True, text=True, check=True).stdout.strip()
+    assert "password" not in dsn and "sslmode=verify-full" in dsn
+    assert f"sslrootcert={sandbox.ca_file}" in dsn  # from PGSSLROOTCERT, set by sandbox env
+    out = subprocess.run(["psql", dsn, "-At", "-c", "SELECT current_user"],
+                         env={**env, "PGPASSWORD": token}, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == sandbox.app_user
+
+
+def test_load_mode_stays_within_the_pools_cap(sandbox, sandbox_cli):
+    sandbox.make_proxy("c-load", pool={"MaxConnectionsPercent": 5,
+                                       "MaxIdleConnectionsPercent": 5})
+    others = sandbox.backends()  # other proxies' pooled connections for the same user
+    out = sandbox_cli("connect", "c-load", "--iam", "--user", sandbox.app_user, "--database",
+                      sandbox.app_database, "--count", "200", "--concurrency", "50",
+                      "--check-backends", "-o", "json")
+    data = out.json()
+    assert (data["succeeded"], data["failed"]) == (200, 0)
+    assert 1 <= data["backends_max"] - others <= 5  # 5% of max_connections=100
+    assert set(data["latency_ms"]) >= {"tcp_connect", "tls_handshake", "authentication",
+                                       "first_query", "total"}
+    assert data["connects_per_second"] > 0
+
+
+def test_connect_json_keys_are_documented(sandbox, sandbox_cli):
+    from .test_json_docs import assert_documented
+
+    sandbox.make_proxy("c-docs")
+    data, _ = smoke(sandbox_cli, "c-docs", "--iam", "--user", sandbox.app_user, "--database",
+                    sandbox.app_database)
+    assert_documented("connect", data)
+    failed, _ = smoke(sandbox_cli, "c-docs", "--password-env", "BAD", "--user",
+                      sandbox.app_user, code=4, env={"BAD": "not-a-token"})
+    assert_documented("connect", failed)
+    load = sandbox_cli("connect", "c-docs", "--iam", "--user", sandbox.app_user, "--database",
+                       sandbox.app_database, "--count", "4", "--concurrency", "2",
+                       "--check-backends", "-o", "json").json()
+    assert_documented("connect", load)
