@@ -254,3 +254,49 @@ def test_missing_permission_is_a_skip_naming_the_action(world, cli):
     assert found["role.secret_access"]["status"] == "SKIP"
     assert "iam:SimulatePrincipalPolicy" in json.dumps(found["role.secret_access"])
     assert "Traceback" not in out.stderr
+
+
+def put_log_lines(world, name, lines):
+    logs = world.aws.client("logs")
+    group = f"/aws/rds/proxy/{name}"
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="s")
+    import time as _time
+
+    now = int(_time.time() * 1000)
+    logs.put_log_events(logGroupName=group, logStreamName="s", logEvents=[
+        {"timestamp": now - 1000 + i, "message": line} for i, line in enumerate(lines)])
+
+
+def test_log_checks(world, cli):
+    world.make_proxy("demo")
+    for check_id in ("logs.auth_failures", "logs.pinning"):
+        f, _ = by_check(cli, check_id)
+        assert f["status"] == "SKIP" and "no traffic" in f["evidence"]["reason"]
+    put_log_lines(world, "demo", [
+        "2026-11-28T10:00:00.000Z [INFO] [proxyEndpoint=default] [clientConnection=1] "
+        "A new client connected from 10.0.0.5:40000.",
+        "2026-11-28T10:00:01.000Z [WARN] [proxyEndpoint=default] [clientConnection=1] "
+        "Proxy authentication with IAM authentication failed for user \"app\" with TLS on. "
+        "Reason: The IAM authentication token has expired.",
+        "2026-11-28T10:00:02.000Z [WARN] [proxyEndpoint=default] [clientConnection=2] "
+        "The client session was pinned to the database connection [dbConnection=7] for the "
+        "remainder of the session. The proxy can't reuse this connection until the session "
+        "ends. Reason: A parse message was detected.",
+    ])
+    f, out = by_check(cli, "logs.auth_failures")
+    assert f["status"] == "FAIL" and out.exit_code == 1
+    assert f["evidence"]["signatures"] == {"iam-auth-expired-token": 1}
+    assert f["evidence"]["top_users"] == {"app": 1}
+    assert "--signature iam-auth-expired-token" in f["remedy"]
+    assert by_check(cli, "logs.credential_failures")[0]["status"] == "PASS"
+    assert by_check(cli, "logs.borrow_timeouts")[0]["status"] == "PASS"
+    f, _ = by_check(cli, "logs.pinning")
+    assert f["status"] == "WARN" and f["evidence"]["pinned_sessions"] == 1
+    assert f["evidence"]["client_connections"] == 1
+
+
+def test_bad_since_is_a_usage_error(world, cli):
+    world.make_proxy("demo")
+    out = cli("diagnose", "demo", "--since", "yesterday-ish", code=2)
+    assert "--since" in out.stderr

@@ -11,6 +11,7 @@ from rdsproxyctl.core.diagnose import (  # noqa: F401 - imported to register the
     checks_settings,
     checks_access,
     checks_network,
+    checks_logs,
     checks_connect,
 )
 from rdsproxyctl.core.diagnose.framework import (
@@ -37,7 +38,10 @@ __all__ = ["AREAS", "FAIL", "PASS", "REGISTRY", "SEVERITY", "SKIP", "WARN", "Fin
 def run(aws: Any, name: str | None, options: Options, all_proxies: bool = False,
         max_workers: int = 8) -> list[ProxyReport]:
     """Diagnose one proxy, or (``all_proxies``) every proxy in the region."""
-    selected(options)  # unknown ids fail before any API call
+    from rdsproxyctl.core.logs.query import Window
+
+    selected(options)  # unknown ids and a bad --since fail before any API call
+    Window.parse(options.since, None)
     if not all_proxies:
         assert name
         return [diagnose_proxy(aws, Lookups(aws), name, options)]

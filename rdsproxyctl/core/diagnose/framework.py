@@ -100,7 +100,7 @@ class Lookups:
                     return _unwrap(self._values[key])
             try:
                 value: Any = compute()
-            except RdsProxyCtlError as exc:
+            except (RdsProxyCtlError, SkipCheck) as exc:
                 value = _Raised(exc)
             with self._lock:
                 self._values[key] = value
@@ -109,7 +109,7 @@ class Lookups:
 
 @dataclass(frozen=True)
 class _Raised:
-    error: RdsProxyCtlError
+    error: Exception
 
 
 def _unwrap(value: Any) -> Any:

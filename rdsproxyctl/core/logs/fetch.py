@@ -57,13 +57,15 @@ def iso_millis(millis: int) -> str:
     return f"{_second(seconds)}.{ms:03d}+00:00"
 
 
-def missing_log_group(aws: Aws, proxy: str) -> NotFound:
-    """The error for a log group that does not exist, saying why it may not."""
+def missing_log_group(aws: Aws, proxy: str, known_proxy: bool = False) -> NotFound:
+    """The error for a log group that does not exist, saying why it may not
+    (``known_proxy``: the caller knows the proxy exists; no need to look)."""
     from rdsproxyctl.core import proxies
 
     group = log_group(proxy)
     try:
-        proxies.get_proxy(aws, proxy)
+        if not known_proxy:
+            proxies.get_proxy(aws, proxy)
     except NotFound as err:  # the proxy itself is missing: that is the real news
         return NotFound(f"{err.message}, and there is no log group {group}", hint=err.hint)
     except RdsProxyCtlError:  # no rds:DescribeDBProxies: say both possibilities
@@ -80,12 +82,12 @@ def missing_log_group(aws: Aws, proxy: str) -> NotFound:
 
 
 @contextmanager
-def _group_errors(aws: Aws, proxy: str) -> Iterator[None]:
+def _group_errors(aws: Aws, proxy: str, known_proxy: bool = False) -> Iterator[None]:
     try:
         with aws_errors(aws, proxy=proxy, log_group=log_group(proxy)):
             yield
     except NotFound as err:  # the only thing FilterLogEvents can miss is the group
-        raise missing_log_group(aws, proxy) from err
+        raise missing_log_group(aws, proxy, known_proxy) from err
 
 
 def read_ahead(items: Iterable[T], depth: int = 1) -> Iterator[T]:
@@ -129,8 +131,8 @@ def read_ahead(items: Iterable[T], depth: int = 1) -> Iterator[T]:
 
 
 def raw_pages(aws: Aws, proxy: str, *, start: int, end: int | None = None,
-              filter_pattern: str | None = None,
-              page_size: int = PAGE_SIZE) -> Iterator[list[dict[str, Any]]]:
+              filter_pattern: str | None = None, page_size: int = PAGE_SIZE,
+              known_proxy: bool = False) -> Iterator[list[dict[str, Any]]]:
     """The group's events from ``start`` (ms) to ``end``, one page (a list) at a time."""
     params: dict[str, Any] = {
         "logGroupName": log_group(proxy),
@@ -142,7 +144,7 @@ def raw_pages(aws: Aws, proxy: str, *, start: int, end: int | None = None,
     if filter_pattern:
         params["filterPattern"] = filter_pattern
     client = aws.client("logs")
-    with _group_errors(aws, proxy):
+    with _group_errors(aws, proxy, known_proxy):
         for page in read_ahead(client.get_paginator("filter_log_events").paginate(**params)):
             yield page.get("events") or []
 
@@ -155,27 +157,30 @@ def _classify_page(raw: list[dict[str, Any]], selection: Selection) -> list[LogE
 
 
 def pages(aws: Aws, proxy: str, window: Window, selection: Selection | None = None, *,
-          filter_pattern: str | None = None) -> Iterator[list[LogEvent]]:
+          filter_pattern: str | None = None,
+          known_proxy: bool = False) -> Iterator[list[LogEvent]]:
     """Classified events of ``window`` that ``selection`` keeps, a page at a time.
 
     ``filter_pattern`` (default: the selection's own) goes to CloudWatch as is.
     """
     selection = selection or Selection()
     pattern = filter_pattern if filter_pattern is not None else selection.filter_pattern()
-    for raw in raw_pages(aws, proxy, start=window.start, end=window.end, filter_pattern=pattern):
+    for raw in raw_pages(aws, proxy, start=window.start, end=window.end, filter_pattern=pattern,
+                         known_proxy=known_proxy):
         yield _classify_page(raw, selection)
 
 
 def fetch_events(aws: Aws, proxy: str, since: str = "10m", until: str | None = None, *,
-                 selection: Selection | None = None,
-                 filter_pattern: str | None = None) -> Iterator[LogEvent]:
+                 selection: Selection | None = None, filter_pattern: str | None = None,
+                 known_proxy: bool = False) -> Iterator[LogEvent]:
     """The proxy's classified log events, streamed: ``fetch_events(aws, "demo", "5m")``.
 
     The library entry point (the sandbox's end-to-end tests use it): ``since`` and
     ``until`` take what ``--since``/``--until`` take.
     """
     window = Window.parse(since, until)
-    for page in pages(aws, proxy, window, selection, filter_pattern=filter_pattern):
+    for page in pages(aws, proxy, window, selection, filter_pattern=filter_pattern,
+                      known_proxy=known_proxy):
         yield from page
 
 
