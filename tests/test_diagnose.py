@@ -300,3 +300,16 @@ def test_bad_since_is_a_usage_error(world, cli):
     world.make_proxy("demo")
     out = cli("diagnose", "demo", "--since", "yesterday-ish", code=2)
     assert "--since" in out.stderr
+
+
+def test_diagnose_json_keys_are_documented(world, cli):
+    from .test_json_docs import assert_documented
+
+    world.make_proxy("demo")
+    data = cli("diagnose", "demo", "-o", "json", code=None).json()
+    assert_documented("diagnose", {k: v for k, v in data.items() if k != "findings"},
+                      free_form=("counts",))
+    for f in data["findings"]:
+        assert_documented("diagnose", {k: v for k, v in f.items() if k != "evidence"})
+    checks = cli("diagnose", "--list-checks", "-o", "json").json()
+    assert_documented("diagnose", checks)

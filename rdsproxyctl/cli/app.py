@@ -16,7 +16,8 @@ from rdsproxyctl import __version__
 from rdsproxyctl.cli.groups import LazyGroup
 from rdsproxyctl.cli.runtime import root_callback
 
-HELP = """Operate Amazon RDS Proxy: inspect proxies, their pool and targets.
+HELP = """Operate Amazon RDS Proxy: inspect, create and change proxies, mint IAM tokens,
+test connections, read the proxy's logs, and diagnose what is wrong.
 
 Examples:
 
@@ -24,7 +25,13 @@ Examples:
 
   rdsproxyctl show my-proxy -o json
 
-  rdsproxyctl targets my-proxy -o tsv | cut -f1,6
+  PGPASSWORD=$(rdsproxyctl token my-proxy --user app) psql ...
+
+  rdsproxyctl connect my-proxy --iam --user app
+
+  rdsproxyctl diagnose my-proxy --user app
+
+  rdsproxyctl sandbox demo      # everything, offline, no AWS account
 
 Global options may go before or after the command name.  Exit codes: 0 ok,
 1 a check failed, 2 usage, 3 not found, 4 credentials or permission,

@@ -42,7 +42,6 @@ class ProxyReport:
     counts: dict[str, int]
     worst: str
     seconds: float
-    api_calls: int | None = None
 
 
 @dataclass(frozen=True)
@@ -178,11 +177,9 @@ class SkipCheck(Exception):
         self.remedy = remedy
 
 
-def diagnose_proxy(aws: Any, lookups: Lookups, name: str, options: Options,
-                   count_calls: Callable[[], int] | None = None) -> ProxyReport:
+def diagnose_proxy(aws: Any, lookups: Lookups, name: str, options: Options) -> ProxyReport:
     """Run the selected checks on one proxy, in registry order."""
     started = time.perf_counter()
-    before = count_calls() if count_calls else None
     ctx = Context(aws=aws, lookups=lookups, proxy_name=name, options=options)
     from rdsproxyctl.core.diagnose import data
 
@@ -195,8 +192,6 @@ def diagnose_proxy(aws: Any, lookups: Lookups, name: str, options: Options,
         findings.extend(_run_one(ctx, d))
     counts = Counter(f.status for f in findings)
     worst = max((f.status for f in findings), key=lambda s: SEVERITY[s], default=PASS)
-    calls = (count_calls() - before) if count_calls and before is not None else None
     return ProxyReport(proxy=name, region=aws.region, findings=findings,
                        counts={s: counts.get(s, 0) for s in (PASS, WARN, FAIL, SKIP)},
-                       worst=worst, seconds=round(time.perf_counter() - started, 3),
-                       api_calls=calls)
+                       worst=worst, seconds=round(time.perf_counter() - started, 3))
