@@ -5,9 +5,8 @@ Start the sandbox if needed; create a proxy as RDS Proxy's usual set-up does it
 MaxConnectionsPercent 75) with the database as its target, through the core of
 ``rdsproxyctl create`` (a plan, run and waited for); wait until the target is
 AVAILABLE; ``rdsproxyctl connect``'s smoke test (mint an IAM token, connect with
-psycopg over verify-full TLS, run a query); describe the proxy (``show``); diagnose it
-(``diagnose``); read its recent log lines (until the logs command lands, with the
-factory's CloudWatch Logs client).
+psycopg over verify-full TLS, run a query); describe the proxy (``show``); read its recent log
+lines, tagged with their signatures (``logs``); diagnose it (``diagnose``).
 https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy-setup.html
 """
 
@@ -105,11 +104,11 @@ def run(directory: Path, step: Step, *, debug: bool = False) -> DemoResult:
                                     hint=failure.remedy)
         step(f"rdsproxyctl show {PROXY_NAME}")
         details = proxies.describe(aws, PROXY_NAME)
+        step(f"rdsproxyctl logs {PROXY_NAME} --since 2m")
+        group = LOG_GROUP_PREFIX + PROXY_NAME
+        lines = _recent_logs(aws, PROXY_NAME)
         step(f"rdsproxyctl diagnose {PROXY_NAME} --user {user}")
         (report,) = diagnose.run(aws, PROXY_NAME, diagnose.Options(user=user))
-        step("reading the proxy's recent log lines")
-        group = LOG_GROUP_PREFIX + PROXY_NAME
-        lines = _recent_logs(aws, group, int((time.time() - 120) * 1000))
     return DemoResult(proxy_name=PROXY_NAME, endpoint=smoke.host, port=smoke.port, user=user,
                       database=database, created=created, connect=smoke, diagnose=report,
                       log_group=group, log_lines=lines, details=details)
@@ -131,18 +130,19 @@ def _wait_available(rds: Any, instance: str) -> None:
         .strip(), hint="`rdsproxyctl sandbox status` and the sandbox's daemon.log tell why")
 
 
-def _recent_logs(aws: Any, group: str, since_ms: int, limit: int = 20) -> list[str]:
-    """The proxy's lines since ``since_ms``, once our session's end has been shipped."""
-    logs = aws.client("logs")
+def _recent_logs(aws: Any, proxy: str, since: str = "2m", limit: int = 20) -> list[str]:
+    """The proxy's lines, tagged ``[signature] line``, once our session's end was shipped."""
+    from rdsproxyctl.core.logs.fetch import fetch_events
+    from rdsproxyctl.errors import NotFound
+
     deadline = time.monotonic() + LOG_TIMEOUT
-    lines: list[str] = []
     while True:
         try:
-            events = logs.filter_log_events(logGroupName=group, startTime=since_ms)["events"]
-        except logs.exceptions.ResourceNotFoundException:
+            events = list(fetch_events(aws, proxy, since, known_proxy=True))
+        except NotFound:  # no line shipped yet
             events = []
-        lines = [e["message"] for e in sorted(events, key=lambda e: e["timestamp"])]
-        if any("session ended" in line or "released to the pool" in line for line in lines) \
+        lines = [f"[{e.signature}] {e.raw}" for e in events]
+        if any(e.signature in ("client-closed", "db-connection-released") for e in events) \
                 or time.monotonic() > deadline:
             return lines[-limit:]
         time.sleep(0.2)
