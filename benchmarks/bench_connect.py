@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from bench_sandbox import _proxy
+from bench_sandbox import _proxy, init_pgbench, pgbench_env
 from runner import Bench, Comparison, Timing, benchmark, print_comparison, tool
 
 PGBENCH = ["-C", "-S", "-c", "50", "-j", "2", "-t", "10", "-n"]
@@ -40,11 +40,8 @@ def connect(bench: Bench) -> None:
         ca = str(directory / "ca.pem")
         address, _token = _proxy(directory)
         env = {**os.environ, **manager.env(directory).variables}
-        pg_env = {"PATH": "/usr/bin:/bin", "PGSSLMODE": "verify-full", "PGSSLROOTCERT": ca}
-        subprocess.run(["pgbench", "-i", "-q", "-s", "1", "-h", pg["host"], "-p",
-                        str(pg["port"]), "-U", "app", "app"],
-                       env={**pg_env, "PGPASSWORD": app["password"]}, check=True,
-                       capture_output=True)
+        pg_env = pgbench_env(ca)
+        init_pgbench(pg, app, pg_env)
         ours: list[float] = []
         theirs: list[float] = []
         for _ in range(bench.repeat):

@@ -78,6 +78,18 @@ def _proxy(directory: Path) -> tuple[str, str]:
     return address, rds.generate_db_auth_token(address, 5432, "app")
 
 
+def pgbench_env(ca: str) -> dict[str, str]:
+    """libpq's environment for pgbench: verify-full TLS with the sandbox's CA."""
+    return {"PATH": "/usr/bin:/bin", "PGSSLMODE": "verify-full", "PGSSLROOTCERT": ca}
+
+
+def init_pgbench(pg: dict[str, Any], app: dict[str, Any], env: dict[str, str]) -> None:
+    """pgbench's tables in the app database (directly on PostgreSQL)."""
+    subprocess.run(["pgbench", "-i", "-q", "-s", "1", "-h", pg["host"], "-p", str(pg["port"]),
+                    "-U", "app", "app"], env={**env, "PGPASSWORD": app["password"]},
+                   check=True, capture_output=True)
+
+
 def _pgbench(conninfo: dict[str, str], env: dict[str, str]) -> float:
     out = subprocess.run(["pgbench", *PGBENCH, "-h", conninfo["host"], "-p", conninfo["port"],
                           "-U", "app", "app"], env={**env, "PGPASSWORD": conninfo["password"]},
@@ -125,10 +137,8 @@ def sandbox(bench: Bench) -> None:
         if not shutil.which("pgbench"):
             print("\n(pgbench not installed: skipping the pgbench comparison)")
             return
-        env = {"PATH": "/usr/bin:/bin", "PGSSLMODE": "verify-full", "PGSSLROOTCERT": ca}
-        subprocess.run(["pgbench", "-i", "-q", "-s", "1", "-h", pg["host"], "-p", str(pg["port"]),
-                        "-U", "app", "app"], env={**env, "PGPASSWORD": app["password"]},
-                       check=True, capture_output=True)
+        env = pgbench_env(ca)
+        init_pgbench(pg, app, env)
         timings, notes = [], {}
         for label, p in paths.items():
             mark = _mark(superuser)

@@ -68,13 +68,7 @@ def add_cmd(
 
       rdsproxyctl targets add demo --db-cluster aurora-1 --dry-run
     """
-    from rdsproxyctl.core import lifecycle
-
-    options = wait_options(timeout)
-
-    plan = lifecycle.targets_plan(rt.aws, name, add=True, instance=db_instance,
-                                  cluster=db_cluster)
-    run_plan(rt, plan, dry_run=dry_run, wait=wait, options=options)
+    _change(rt, name, True, db_instance, db_cluster, dry_run, wait, timeout)
 
 
 def remove_cmd(
@@ -92,10 +86,14 @@ def remove_cmd(
 
       rdsproxyctl targets remove demo --db-instance db1
     """
+    _change(rt, name, False, db_instance, db_cluster, dry_run, wait, timeout)
+
+
+def _change(rt: Runtime, name: str, add: bool, db_instance: str | None, db_cluster: str | None,
+            dry_run: bool, wait: bool, timeout: float) -> None:
     from rdsproxyctl.core import lifecycle
 
     options = wait_options(timeout)
-
-    plan = lifecycle.targets_plan(rt.aws, name, add=False, instance=db_instance,
+    plan = lifecycle.targets_plan(rt.aws, name, add=add, instance=db_instance,
                                   cluster=db_cluster)
     run_plan(rt, plan, dry_run=dry_run, wait=wait, options=options)
