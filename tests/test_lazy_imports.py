@@ -15,10 +15,10 @@ HEAVY = ("boto3", "botocore", "psycopg")
 
 PROBE = r"""
 import json, sys
-from rdsproxyctl.cli.app import main
+from rdsproxyctl.cli.app import app
 sys.argv = ["rdsproxyctl", *json.loads(sys.argv[1])]
 try:
-    main()
+    app(prog_name="rdsproxyctl")
 except SystemExit as exc:
     code = exc.code
 heavy = sorted({m.split(".")[0] for m in sys.modules} & {"boto3", "botocore", "psycopg"})
@@ -67,14 +67,22 @@ def test_installed_console_script_runs():
     module = subprocess.run([sys.executable, "-m", "rdsproxyctl", "--version"],
                             capture_output=True, text=True)
     assert module.stdout == version.stdout
+    # main() ends the process itself (no interpreter shutdown): codes and output survive
+    usage = subprocess.run([str(script), "token", "--user", "app"], capture_output=True,
+                           text=True, timeout=60)
+    assert usage.returncode == 2 and usage.stdout == ""
+    assert usage.stderr.startswith("error: give a proxy NAME, or --host")
+    bad_option = subprocess.run([str(script), "list", "-o", "yaml"], capture_output=True,
+                                text=True, timeout=60)
+    assert bad_option.returncode == 2 and "yaml" in bad_option.stderr
 
 
 def test_a_command_imports_only_its_own_module():
     probe = (
         "import sys\n"
-        "from rdsproxyctl.cli.app import main\n"
+        "from rdsproxyctl.cli.app import app\n"
         "sys.argv = ['rdsproxyctl', '--version']\n"
-        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "try:\n    app(prog_name='rdsproxyctl')\nexcept SystemExit:\n    pass\n"
         "print(sorted(m for m in sys.modules if m.startswith('rdsproxyctl.cli.')))\n"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout

@@ -36,8 +36,8 @@ def test_dir_that_is_a_file_is_a_usage_error(cli, tmp_path):
 
 
 def test_sandbox_help_does_not_import_heavy_modules():
-    code = ("import sys; from rdsproxyctl.cli.app import main; sys.argv = "
-            "['rdsproxyctl', 'sandbox', '{}', '--help']\ntry:\n    main()\nexcept SystemExit:\n"
+    code = ("import sys; from rdsproxyctl.cli.app import app; sys.argv = "
+            "['rdsproxyctl', 'sandbox', '{}', '--help']\ntry:\n    app(prog_name='rdsproxyctl')\nexcept SystemExit:\n"
             "    pass\nheavy = [m for m in ('boto3', 'botocore', 'psycopg', 'cryptography', 'moto')"
             " if m in sys.modules]\nprint(heavy)")
     for command in ("up", "down", "status", "env", "demo"):

@@ -64,7 +64,6 @@ def token_cmd(
           --region eu-west-1 --user app      # no API call at all
     """
     from rdsproxyctl.core import tokens
-    from rdsproxyctl.core.db import sslrootcert
 
     if not user:
         raise UsageError("--user is required: the database user the token is for")
@@ -95,6 +94,8 @@ def token_cmd(
                         "user": minted.user, "region": minted.region,
                         "expires_at": minted.expires_at.isoformat()})
     elif fmt is TokenFormat.env:
+        from rdsproxyctl.core.db import sslrootcert
+
         values = [("PGHOST", minted.host), ("PGPORT", str(minted.port)), ("PGUSER", minted.user)]
         if database:
             values.append(("PGDATABASE", database))
@@ -104,6 +105,8 @@ def token_cmd(
             out.write_line(f"export {key}={shlex.quote(value)}")
     else:
         from psycopg.conninfo import make_conninfo
+
+        from rdsproxyctl.core.db import sslrootcert
 
         params = {"host": minted.host, "port": minted.port, "user": minted.user}
         if database:

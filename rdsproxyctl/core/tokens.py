@@ -96,9 +96,11 @@ def preflight(host: str, port: int, user: str, region: str) -> list[str]:
 
 
 def _token_time(token: str) -> _dt.datetime:
-    stamp = re.search(r"X-Amz-Date=(\d{8}T\d{6}Z)", token)
+    """When the token was signed: its X-Amz-Date (parsed by hand: ``strptime``'s first
+    call costs ~2 ms, a fifth of this command's own time)."""
+    stamp = re.search(r"X-Amz-Date=(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z", token)
     assert stamp, "a SigV4 presigned token always has X-Amz-Date"
-    return _dt.datetime.strptime(stamp.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=_dt.timezone.utc)
+    return _dt.datetime(*(int(g) for g in stamp.groups()), tzinfo=_dt.timezone.utc)
 
 
 def sign(credentials: Any, host: str, port: int, user: str, region: str) -> str:
