@@ -279,7 +279,9 @@ def modify_db_proxy(self: RDSBackend, db_proxy_name: str, new_db_proxy_name: str
         if default_auth_scheme is not None:
             proxy.default_auth_scheme = default_auth_scheme
         if auth is not None:
-            proxy.auth = [dict(a) for a in auth]
+            # as CreateDBProxy stores them: the API's own (CamelCase) keys
+            proxy.auth = [a.original_dict() if hasattr(a, "original_dict") else dict(a)
+                          for a in auth]
         if require_tls is not None:
             proxy.require_tls = bool(require_tls)
         if idle_client_timeout is not None:

@@ -243,3 +243,15 @@ def test_describe_db_proxies_paginates(world):
     second = rds.describe_db_proxies(MaxRecords=20, Marker=first["Marker"])
     assert [p["DBProxyName"] for p in second["DBProxies"]] == ["p20"]
     assert "Marker" not in second
+
+
+def test_modify_stores_auth_like_create(world):
+    """Both keep the API's own keys, so readers of the backend see one shape."""
+    world.make_proxy("demo", iam="DISABLED")
+    backend = motoext.backend(ACCOUNT, REGION)
+    created = backend.db_proxies["demo"].auth[0]
+    world.rds().modify_db_proxy(DBProxyName="demo", Auth=[
+        {"AuthScheme": "SECRETS", "SecretArn": world.secret_arn, "IAMAuth": "REQUIRED"}])
+    modified = backend.db_proxies["demo"].auth[0]
+    assert "IAMAuth" in dict(modified) and "SecretArn" in dict(modified)
+    assert set(dict(modified)) <= set(dict(created)) | {"IAMAuth", "SecretArn", "AuthScheme"}

@@ -87,15 +87,9 @@ class CredentialReport:
     fingerprint: tuple[Any, ...] = ()
 
 
-_SNAKE = {"SecretArn": "secret_arn", "IAMAuth": "iam_auth",
-          "ClientPasswordAuthType": "client_password_auth_type", "Description": "description"}
-
-
 def _field(entry: Any, key: str) -> Any:
-    """A UserAuthConfig field, whether moto kept it as sent (CreateDBProxy) or in
-    snake_case (ModifyDBProxy's parsed parameters)."""
-    value = entry.get(key)
-    return value if value is not None else entry.get(_SNAKE[key])
+    """A UserAuthConfig field (the moto extension keeps the API's own keys)."""
+    return entry.get(key)
 
 
 class Control:
