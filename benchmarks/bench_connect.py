@@ -15,10 +15,8 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
-from pathlib import Path
 
-from bench_sandbox import _proxy, init_pgbench, pgbench_env
+from bench_sandbox import _proxy, init_pgbench, pgbench_env, running_sandbox
 from runner import Bench, Comparison, Timing, benchmark, print_comparison, tool
 
 PGBENCH = ["-C", "-S", "-c", "50", "-j", "2", "-t", "10", "-n"]
@@ -32,10 +30,7 @@ def connect(bench: Bench) -> None:
     if not shutil.which("pgbench"):
         print("\n(pgbench not installed: skipping)")
         return
-    directory = Path(tempfile.mkdtemp(prefix="rdsproxyctl-bench-"))
-    try:
-        manager.up(directory)
-        state, _ = manager.load(directory)
+    with running_sandbox() as (directory, state):
         pg, app = state["postgres"], state["app"]
         ca = str(directory / "ca.pem")
         address, _token = _proxy(directory)
@@ -77,5 +72,3 @@ def connect(bench: Bench) -> None:
              "best": f"{best_ours:.0f} vs {best_theirs:.0f}"})
         bench.results.append(comparison)
         print_comparison(comparison)
-    finally:
-        manager.down(directory)

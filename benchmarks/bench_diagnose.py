@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
+from bench_sandbox import running_sandbox
 from runner import Bench, Comparison, Timing, benchmark, print_comparison, tool
 
 PROXIES = 50
@@ -56,9 +56,7 @@ def diagnose(bench: Bench) -> None:
     """diagnose --all over 50 proxies vs 50 sequential diagnose NAME runs (sandbox)."""
     from rdsproxyctl.sandbox import manager
 
-    directory = Path(tempfile.mkdtemp(prefix="rdsproxyctl-bench-"))
-    try:
-        manager.up(directory)
+    with running_sandbox() as (directory, _state):
         names = _create_proxies(directory)
         env = {**os.environ, **manager.env(directory).variables}
         env.pop("RDSPROXYCTL_MAX_ATTEMPTS", None)
@@ -90,5 +88,3 @@ def diagnose(bench: Bench) -> None:
              "goal (<= 0.15)": "met" if conc <= 0.15 * seq else "MISSED"})
         bench.results.append(result)
         print_comparison(result)
-    finally:
-        manager.down(directory)

@@ -24,6 +24,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +80,20 @@ def _proxy(directory: Path) -> tuple[str, str]:
     return address, rds.generate_db_auth_token(address, 5432, "app")
 
 
+@contextmanager
+def running_sandbox() -> Iterator[tuple[Path, dict[str, Any]]]:
+    """A fresh sandbox in a temporary directory for one benchmark: (directory, its state)."""
+    from rdsproxyctl.sandbox import manager
+
+    directory = Path(tempfile.mkdtemp(prefix="rdsproxyctl-bench-"))
+    try:
+        manager.up(directory)
+        state, _ = manager.load(directory)
+        yield directory, state
+    finally:
+        manager.down(directory)
+
+
 def pgbench_env(ca: str) -> dict[str, str]:
     """libpq's environment for pgbench: verify-full TLS with the sandbox's CA."""
     return {"PATH": "/usr/bin:/bin", "PGSSLMODE": "verify-full", "PGSSLROOTCERT": ca}
@@ -103,13 +119,9 @@ def _pgbench(conninfo: dict[str, str], env: dict[str, str]) -> float:
 @benchmark("sandbox")
 def sandbox(bench: Bench) -> None:
     """200 x (connect + SELECT 1 + close) and pgbench -S -c 20 -T 10: emulator vs direct."""
-    from rdsproxyctl.sandbox import manager
     from rdsproxyctl.sandbox.postgres import dsn
 
-    directory = Path(tempfile.mkdtemp(prefix="rdsproxyctl-bench-"))
-    try:
-        manager.up(directory)
-        state, _ = manager.load(directory)
+    with running_sandbox() as (directory, state):
         pg, app = state["postgres"], state["app"]
         ca = str(directory / "ca.pem")
         superuser = dsn(pg["host"], pg["port"], pg["superuser"], pg["superuser_password"],
@@ -150,5 +162,3 @@ def sandbox(bench: Bench) -> None:
                             "direct to PostgreSQL", timings, notes)
         bench.results.append(result)
         print_comparison(result)
-    finally:
-        manager.down(directory)
