@@ -132,24 +132,30 @@ def wait_for_proxy_deleted(aws: Any, name: str, *, options: WaitOptions | None =
                        f"AWS goes on deleting it; `rdsproxyctl show {name}` follows it")
 
 
+def _endpoint_row(aws: Any, endpoint: str) -> dict[str, Any]:
+    """The endpoint as DescribeDBProxyEndpoints reports it ({} if the list is empty);
+    NotFound when it does not exist."""
+    from rdsproxyctl.core.awserrors import aws_errors
+
+    with aws_errors(aws, endpoint=endpoint):
+        rows = aws.client("rds").describe_db_proxy_endpoints(
+            DBProxyEndpointName=endpoint)["DBProxyEndpoints"]
+    return dict(rows[0]) if rows else {}
+
+
 def wait_for_endpoint_deleted(aws: Any, endpoint: str, *, options: WaitOptions | None = None,
                               progress: Callable[[str], None] | None = None) -> float:
     """Poll until proxy endpoint ``endpoint`` no longer exists."""
-    from rdsproxyctl.core.awserrors import aws_errors
-
     options = options or WaitOptions()
     progress = progress or _no_progress
     deadline = _Deadline(options)
-    client = aws.client("rds")
     while True:
         try:
-            with aws_errors(aws, endpoint=endpoint):
-                rows = client.describe_db_proxy_endpoints(
-                    DBProxyEndpointName=endpoint)["DBProxyEndpoints"]
+            row = _endpoint_row(aws, endpoint)
         except NotFound:
             progress(f"endpoint {endpoint}: deleted")
             return deadline.elapsed
-        state = rows[0].get("Status", "?") if rows else "?"
+        state = row.get("Status", "?")
         progress(f"endpoint {endpoint}: {state}")
         deadline.pause(f"endpoint {endpoint} to be deleted (still {state})",
                        "AWS goes on deleting it; `rdsproxyctl endpoints list PROXY` follows it")
@@ -158,21 +164,16 @@ def wait_for_endpoint_deleted(aws: Any, endpoint: str, *, options: WaitOptions |
 def wait_for_endpoint(aws: Any, endpoint: str, *, options: WaitOptions | None = None,
                       progress: Callable[[str], None] | None = None) -> float:
     """Poll until proxy endpoint ``endpoint`` is available."""
-    from rdsproxyctl.core.awserrors import aws_errors
-
     options = options or WaitOptions()
     progress = progress or _no_progress
     deadline = _Deadline(options)
-    client = aws.client("rds")
     while True:
-        with aws_errors(aws, endpoint=endpoint):
-            rows = client.describe_db_proxy_endpoints(
-                DBProxyEndpointName=endpoint)["DBProxyEndpoints"]
-        state = rows[0].get("Status", "?") if rows else "?"
+        row = _endpoint_row(aws, endpoint)
+        state = row.get("Status", "?")
         if state in FAILED_STATUSES:
             meaning, hint = FAILED_STATUSES[state]
             raise CheckFailed(f"endpoint {endpoint} is {state}: {meaning}",
-                              hint=hint.format(proxy=rows[0].get("DBProxyName", "PROXY")))
+                              hint=hint.format(proxy=row.get("DBProxyName", "PROXY")))
         progress(f"endpoint {endpoint}: {state}")
         if state == "available":
             return deadline.elapsed
