@@ -61,12 +61,22 @@ def status_view(status: Any) -> View:
     data = to_jsonable(status)
     return View(data, [
         Fields([("directory", data["directory"]), ("region", data["region"]),
-                ("AWS endpoint", data["endpoint_url"]), ("CA (PGSSLROOTCERT)", data["ca_file"])],
+                ("AWS endpoint", data["endpoint_url"]), ("CA (PGSSLROOTCERT)", data["ca_file"]),
+                ("endpoints", names_line(data.get("names")))],
                title="Sandbox"),
         Table(PART_COLUMNS, data["parts"], title="Parts"),
         Table(PROXY_COLUMNS, data["proxies"], title="Proxies",
               empty="(none: create one with boto3, the AWS CLI or `rdsproxyctl sandbox demo`)"),
     ])
+
+
+def names_line(names: dict[str, Any] | None) -> str:
+    """How proxy endpoints are named, in one line (`sandbox up` says which it did)."""
+    if not names:
+        return "-"
+    if names.get("kind") == "hostnames":
+        return f"RDS host names (NAME.proxy-ID.REGION.rds.amazonaws.com) via {names.get('reason')}"
+    return f"loopback addresses (no host names: {names.get('reason')})"
 
 
 def up_cmd(rt: Runtime, dir: DirOption = None) -> None:

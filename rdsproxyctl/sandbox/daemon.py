@@ -34,6 +34,10 @@ _BOOTSTRAP_KEY = ("AKIASANDBOXBOOTSTRAP", "sandbox-bootstrap-secret")
 
 
 def _environment(region: str) -> None:
+    from rdsproxyctl.sandbox import hostnames
+
+    keep = {k: os.environ[k] for k in (hostnames.ENV_FILE, hostnames.ENV_SWITCH)
+            if k in os.environ}  # how `up` asked endpoints to be named
     for var in list(os.environ):
         if var.startswith(("AWS_", "RDSPROXYCTL_")):
             del os.environ[var]
@@ -45,6 +49,7 @@ def _environment(region: str) -> None:
         AWS_CONFIG_FILE="/nonexistent/rdsproxyctl-sandbox",
         AWS_SHARED_CREDENTIALS_FILE="/nonexistent/rdsproxyctl-sandbox",
         AWS_EC2_METADATA_DISABLED="true",
+        **keep,
     )
 
 
@@ -107,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
 async def _serve(directory: Path, state: dict[str, Any], seeded: Any, url: str,
                  port: int) -> None:
     from rdsproxyctl import motoext
+    from rdsproxyctl.sandbox import hostnames
     from rdsproxyctl.sandbox.emulator.control import Control
     from rdsproxyctl.sandbox.emulator.health import HealthChecker
     from rdsproxyctl.sandbox.emulator.logs import LogShipper
@@ -120,12 +126,17 @@ async def _serve(directory: Path, state: dict[str, Any], seeded: Any, url: str,
     server_ssl.load_cert_chain(directory / st.CERT_FILE, directory / st.KEY_FILE)
     backend_ssl = ssl.create_default_context(cafile=str(directory / st.CA_FILE))
     emulator = Emulator(control, shipper, server_ssl, backend_ssl)
-    allocator = LoopbackAllocator(emulator, loop)
+    block = hostnames.HostsBlock(str(directory))
+    mode = hostnames.choose(block, state.get("dns_id"), state["region"])
+    log.info("proxy endpoints: %s (%s)", mode.kind, mode.reason)
+    names = hostnames.Names(block, state.get("dns_id") or "", state["region"], mode)
+    allocator = LoopbackAllocator(emulator, loop, names=names)
     motoext.set_endpoint_allocator(allocator)
     health = HealthChecker(control, emulator, backend_ssl)
     info: dict[str, Any] = {
         "pid": os.getpid(), "ready": True, "api": {"host": "127.0.0.1", "port": port, "url": url},
         "seeded": seeded.to_dict(), "db_port": state["postgres"]["port"],
+        "names": mode.to_dict(),
         "started_at": time.time()}
     tasks = [loop.create_task(shipper.run()), loop.create_task(health.run()),
              loop.create_task(_write_snapshots(directory, emulator)),
@@ -140,6 +151,7 @@ async def _serve(directory: Path, state: dict[str, Any], seeded: Any, url: str,
     motoext.set_endpoint_allocator(None)
     await emulator.shutdown()
     allocator.close_all()
+    names.clear()
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)

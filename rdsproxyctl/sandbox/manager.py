@@ -72,6 +72,8 @@ class SandboxStatus:
     parts: list[Part]
     proxies: list[ProxyAddress] = field(default_factory=list)
     log_files: list[str] = field(default_factory=list)
+    #: How proxy endpoints are named: {"kind": "hostnames"|"addresses", "file", "reason"}.
+    names: dict[str, Any] | None = None
 
     @property
     def running(self) -> bool:
@@ -173,11 +175,13 @@ def _remove_files(directory: Path, *, remove_dir: bool) -> None:
 
 
 def _create(directory: Path, region: str, progress: Progress) -> dict[str, Any]:
-    from rdsproxyctl.sandbox import certs, postgres
+    from rdsproxyctl.sandbox import certs, hostnames, postgres
 
     postgres.find_bindir()  # before making anything: say how to install PostgreSQL
     progress("making the sandbox's CA and server certificate")
-    certs.make(directory, ca_file=st.CA_FILE, cert_file=st.CERT_FILE, key_file=st.KEY_FILE)
+    ident = hostnames.new_identifier()
+    certs.make(directory, ca_file=st.CA_FILE, cert_file=st.CERT_FILE, key_file=st.KEY_FILE,
+               dns_names=hostnames.wildcards(ident, region))
     progress("creating a PostgreSQL cluster (initdb)")
     superuser_password = secrets.token_urlsafe(18)
     cluster = postgres.create(directory, superuser_password=superuser_password,
@@ -185,6 +189,7 @@ def _create(directory: Path, region: str, progress: Progress) -> dict[str, Any]:
     state = {
         "version": 1,
         "region": region,
+        "dns_id": ident,
         "seed": secrets.randbelow(2**31),
         "created_at": time.time(),
         "postgres": {"bindir": str(cluster.bindir), "data_dir": str(cluster.data_dir),
@@ -304,6 +309,7 @@ def down(directory: Path, progress: Progress = _quiet) -> DownResult:
                 postgres.stop(cluster)
                 stopped.append("postgres")
             postgres.remove(cluster)
+        _remove_hosts_block(directory)
         for name in _OWN_FILES:
             with contextlib.suppress(FileNotFoundError):
                 (directory / name).unlink()
@@ -322,6 +328,14 @@ def down(directory: Path, progress: Progress = _quiet) -> DownResult:
         directory.rmdir()
         removed = True
     return DownResult(str(directory), stopped, removed, leftovers)
+
+
+def _remove_hosts_block(directory: Path) -> None:
+    """The daemon removes its hosts block when it stops; this covers one that crashed."""
+    from rdsproxyctl.sandbox import hostnames
+
+    with contextlib.suppress(OSError):
+        hostnames.HostsBlock(str(directory)).remove()
 
 
 # -- status and env ----------------------------------------------------------------------------
@@ -349,7 +363,7 @@ def status(directory: Path) -> SandboxStatus:
     logs = [str(directory / st.DAEMON_LOG), str(directory / st.EMULATOR_LOG), str(cluster.log_file)]
     return SandboxStatus(directory=str(directory), region=state["region"], endpoint_url=url,
                          ca_file=str(directory / st.CA_FILE), parts=parts, proxies=proxies,
-                         log_files=logs)
+                         log_files=logs, names=info.get("names") if dpid else None)
 
 
 def _proxies(directory: Path, state: dict[str, Any], info: dict[str, Any]) -> list[ProxyAddress]:

@@ -90,6 +90,8 @@ class Emulator:
         self.sessions: dict[int, ClientSession] = {}
         self.pools: dict[tuple[str, str], TargetPool] = {}
         self.verifiers: dict[str, Verifier] = {}
+        #: listener key (an RDS host name, or the address itself) -> its loopback address
+        self.aliases: dict[str, str] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
 
     # -- listeners ------------------------------------------------------------------------
@@ -396,7 +398,9 @@ class ClientSession:
         token = body.split(b"\x00", 1)[0].decode("utf-8", "replace")
         control = self.em.control
         try:
-            _, key = iamtoken.verify(token, user=self.user, host=proxy.address, port=PROXY_PORT,
+            # signed for the endpoint's host name, or for the address it resolves to
+            hosts = (proxy.address, self.em.aliases.get(proxy.address, proxy.address))
+            _, key = iamtoken.verify(token, user=self.user, host=hosts, port=PROXY_PORT,
                                      region=proxy.region, lookup=control.signing_key)
             resource = control.dbuser_arn(proxy, self.user)
             if control.decision(key.principal_arn, "rds-db:connect", resource) != "allowed":
@@ -591,13 +595,16 @@ class LoopbackAllocator:
     """Binds ``127.0.0.N:5432`` for each new proxy endpoint (the moto extension's
     :class:`~rdsproxyctl.motoext.EndpointAllocator`).  Called from the moto server's
     threads; the socket is bound and listening before the API call returns, so a
-    client may connect as soon as it knows the address."""
+    client may connect as soon as it knows the address.  With ``names``
+    (:class:`rdsproxyctl.sandbox.hostnames.Names`) the endpoint reported is an RDS host
+    name resolving to that address, and the listener is known by that name."""
 
     emulator: Emulator
     loop: asyncio.AbstractEventLoop
     port: int = PROXY_PORT
     first: int = 2
     last: int = 254
+    names: Any = None
     sockets: dict[str, socket.socket] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -607,7 +614,7 @@ class LoopbackAllocator:
             start = random.randrange(len(candidates))
             for n in candidates[start:] + candidates[:start]:
                 address = f"127.0.0.{n}"
-                if address in self.sockets:
+                if address in self.emulator.aliases.values():
                     continue
                 # IPPROTO_TCP, not 0: asyncio turns Nagle off (TCP_NODELAY) only on sockets
                 # whose proto says TCP, and accepted sockets inherit it.  With proto 0 every
@@ -621,14 +628,21 @@ class LoopbackAllocator:
                 except OSError:
                     sock.close()
                     continue
-                self.sockets[address] = sock
-                asyncio.run_coroutine_threadsafe(self.emulator.serve(address, sock), self.loop)
-                return address
+                key = address
+                if self.names is not None:
+                    key = self.names.publish_endpoint(proxy_name, endpoint_name, address)
+                self.emulator.aliases[key] = address
+                self.sockets[key] = sock
+                asyncio.run_coroutine_threadsafe(self.emulator.serve(key, sock), self.loop)
+                return key
         return None
 
     def release(self, address: str) -> None:
         with self._lock:
             sock = self.sockets.pop(address, None)
+            self.emulator.aliases.pop(address, None)
+        if sock is not None and self.names is not None:
+            self.names.drop(address)
         if sock is not None:
             fut = asyncio.run_coroutine_threadsafe(self.emulator.close_address(address), self.loop)
             fut.add_done_callback(lambda _f: sock.close())
