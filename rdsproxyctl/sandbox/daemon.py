@@ -86,6 +86,12 @@ def main(argv: list[str] | None = None) -> int:
 
     motoext.install()
     motoext.settings.REGISTERED_TARGET_HEALTH = "REGISTERING"
+    motoext.settings.URL_IDENTIFIER = state.get("dns_id")
+    from rdsproxyctl.sandbox import aurora
+
+    stale = aurora.remove_all(directory)  # a crashed daemon's clusters: the API forgot them
+    if stale:
+        log.info("removed the servers of DB clusters the API no longer knows: %s", stale)
     mock_random.seed(int(state["seed"]))
     started = time.monotonic()
     server = _start_moto(state.get("api", {}).get("port"))
@@ -131,6 +137,11 @@ async def _serve(directory: Path, state: dict[str, Any], seeded: Any, url: str,
     log.info("proxy endpoints: %s (%s)", mode.kind, mode.reason)
     names = hostnames.Names(block, state.get("dns_id") or "", state["region"], mode)
     allocator = LoopbackAllocator(emulator, loop, names=names)
+    from rdsproxyctl.sandbox.clusters import Clusters
+
+    clusters = Clusters(directory, state, names, seeded.account_id, seeded.region)
+    motoext.set_cluster_provisioner(clusters)
+    emulator.replication = clusters.replicating
     motoext.set_endpoint_allocator(allocator)
     health = HealthChecker(control, emulator, backend_ssl)
     info: dict[str, Any] = {
@@ -151,6 +162,8 @@ async def _serve(directory: Path, state: dict[str, Any], seeded: Any, url: str,
     motoext.set_endpoint_allocator(None)
     await emulator.shutdown()
     allocator.close_all()
+    motoext.set_cluster_provisioner(None)
+    clusters.shutdown()
     names.clear()
     for task in tasks:
         task.cancel()

@@ -310,6 +310,10 @@ def down(directory: Path, progress: Progress = _quiet) -> DownResult:
                 stopped.append("postgres")
             postgres.remove(cluster)
         _remove_hosts_block(directory)
+        from rdsproxyctl.sandbox import aurora
+
+        if aurora.remove_all(directory):  # a crashed daemon's DB clusters
+            stopped.append("clusters")
         for name in _OWN_FILES:
             with contextlib.suppress(FileNotFoundError):
                 (directory / name).unlink()

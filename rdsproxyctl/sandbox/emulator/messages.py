@@ -65,6 +65,12 @@ CLIENT: dict[str, ClientMessage] = {
     # Not an RDS Proxy text: the answer to a malformed or oversized packet (SQLSTATE
     # protocol_violation, as PostgreSQL answers).
     "protocol_violation": ClientMessage("08P01", "protocol violation: {detail}"),
+    # Not a documented text: AWS says requests to a READ_ONLY endpoint fail "with an error"
+    # when the target is a DB instance or a cluster without readers
+    # (https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/rds-proxy-endpoints.html).
+    "no_readers": ClientMessage(
+        "08006", "The proxy endpoint {endpoint} is read-only, and the proxy's target has no "
+        "reader DB instances."),
 }
 
 

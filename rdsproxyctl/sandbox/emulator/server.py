@@ -25,7 +25,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from rdsproxyctl.sandbox.emulator import iamtoken
+from rdsproxyctl.sandbox.emulator import iamtoken, routing
 from rdsproxyctl.sandbox.emulator import protocol as pg
 from rdsproxyctl.sandbox.emulator.control import Control, Credential, ProxyView, TargetView
 from rdsproxyctl.sandbox.emulator.logs import LogShipper
@@ -92,6 +92,8 @@ class Emulator:
         self.verifiers: dict[str, Verifier] = {}
         #: listener key (an RDS host name, or the address itself) -> its loopback address
         self.aliases: dict[str, str] = {}
+        #: DB instance id -> is it a streaming replica (None: unknown); the daemon's clusters
+        self.replication: Any = None
         self.loop: asyncio.AbstractEventLoop | None = None
 
     # -- listeners ------------------------------------------------------------------------
@@ -455,14 +457,19 @@ class ClientSession:
 
     async def _target(self, proxy: ProxyView, deadline: float) -> TargetView:
         loop = asyncio.get_running_loop()
+        control = self.em.control
         while True:
-            targets = self.em.control.targets(proxy.name)
-            usable = [t for t in targets if t.type == "RDS_INSTANCE"]
-            if usable:
-                return next((t for t in usable if t.role == "READ_WRITE"), usable[0])
+            targets = control.targets(proxy.name)
+            try:
+                target = routing.choose(targets, proxy.target_role,
+                                        lambda rid: control.health(proxy.name, rid))
+            except routing.NoReaders:
+                raise _Refused("no_readers", "error", endpoint=proxy.endpoint_name) from None
+            if target is not None:
+                return target
             if loop.time() >= deadline:
                 raise BorrowTimeout(0, 0, 0, None)
-            await asyncio.sleep(0.25)
+            await asyncio.sleep(0.1)
 
     async def _borrow(self) -> None:
         proxy = self.proxy
