@@ -183,20 +183,71 @@ def env_cmd(rt: Runtime, dir: DirOption = None) -> None:
 LOG_COLUMNS = [Column("line", "LOG LINE")]
 
 
-def demo_cmd(rt: Runtime, dir: DirOption = None) -> None:
+def _demo_cluster(rt: Runtime, dir: Optional[Path]) -> None:
+    from rdsproxyctl.cli.output import OutputFormat
+    from rdsproxyctl.cli.proxies import targets_view
+    from rdsproxyctl.core.models import to_jsonable
+    from rdsproxyctl.sandbox import demo_cluster
+
+    directory = _dir(dir)
+    count = [0]
+
+    def step(message: str) -> None:
+        if not message.startswith(" "):
+            count[0] += 1
+            message = f"[{count[0]}] {message}"
+        rt.renderer.info(message)
+
+    result = demo_cluster.run(directory, step, debug=rt.options.debug)
+    data = to_jsonable(result)
+    writer, reader = result.checks[0], result.checks[-1]
+    rt.renderer.success(
+        f"pg_is_in_recovery() is {str(writer.in_recovery).lower()} through {writer.endpoint_name} "
+        f"and {str(reader.in_recovery).lower()} through {reader.endpoint_name}")
+    if rt.output is OutputFormat.json:
+        rt.renderer.write_json(data)
+        return
+    rt.renderer.emit(View(data, [
+        Fields([("proxy", result.proxy_name), ("DB cluster", result.cluster),
+                ("cluster endpoint", result.cluster_endpoint),
+                ("reader endpoint", result.reader_endpoint)], title="Cluster demo"),
+        Table(CHECK_COLUMNS, data["checks"], title="Endpoints"),
+        *targets_view(result.targets).sections]))
+    flag = f" --dir {directory}" if dir else ""
+    rt.renderer.info(f"try `rdsproxyctl sandbox fault failover --proxy {result.proxy_name}{flag}`")
+
+
+ClusterFlag = Annotated[bool, typer.Option(
+    "--cluster", help="Demo a proxy on an Aurora PostgreSQL cluster (a writer and a streaming "
+    "reader) with a READ_ONLY endpoint instead.")]
+
+CHECK_COLUMNS = [Column("endpoint_name", "ENDPOINT"), Column("target_role", "ROLE"),
+                 Column("host", "HOST"), Column("in_recovery", "PG_IS_IN_RECOVERY"),
+                 Column("server_address", "SERVED BY")]
+
+
+def demo_cmd(rt: Runtime, dir: DirOption = None, cluster: ClusterFlag = False) -> None:
     """Run the main job end to end on the sandbox, showing each step.
 
     Starts the sandbox if needed, creates a proxy (POSTGRESQL, RequireTLS, IAM
     REQUIRED, idle timeout 1800 s, 75% of max_connections) with the database as its
     target and waits for it, connects with an IAM token over verify-full TLS and runs a
-    query, shows the proxy, diagnoses it, and prints its recent log lines.
+    query, shows the proxy, diagnoses it, and prints its recent log lines.  With
+    --cluster: creates an Aurora PostgreSQL cluster (a real writer and streaming reader),
+    a proxy on it with a READ_ONLY endpoint, asks each endpoint `SELECT
+    pg_is_in_recovery()` and lists the targets with their roles.
 
     Examples:
 
       rdsproxyctl sandbox demo
 
       rdsproxyctl sandbox demo -o json | jq .connect
+
+      rdsproxyctl sandbox demo --cluster
     """
+    if cluster:
+        _demo_cluster(rt, dir)
+        return
     from rdsproxyctl.cli.diagnose import report_view
     from rdsproxyctl.cli.output import OutputFormat
     from rdsproxyctl.cli.proxies import show_view
