@@ -46,7 +46,12 @@ def register(app: typer.Typer) -> None:
     command(group, "status")(status_cmd)
     command(group, "env")(env_cmd)
     command(group, "demo")(demo_cmd)
+    command(group, "fault")(fault_cmd)
     app.add_typer(group, name="sandbox")
+
+
+FAULT_COLUMNS = [Column("kind", "FAULT"), Column("proxy", "PROXY"), Column("value", "VALUE"),
+                 Column("target", "TARGET"), Column("detail", "WHAT")]
 
 
 def _dir(path: Path | None) -> Path:
@@ -67,6 +72,8 @@ def status_view(status: Any) -> View:
         Table(PART_COLUMNS, data["parts"], title="Parts"),
         Table(PROXY_COLUMNS, data["proxies"], title="Proxies",
               empty="(none: create one with boto3, the AWS CLI or `rdsproxyctl sandbox demo`)"),
+        Table(FAULT_COLUMNS, data.get("faults") or [], title="Faults",
+              empty="(none: `rdsproxyctl sandbox fault --help` lists them)"),
     ])
 
 
@@ -282,3 +289,55 @@ def demo_cmd(rt: Runtime, dir: DirOption = None, cluster: ClusterFlag = False) -
     flag = f" --dir {directory}" if dir else ""
     rt.renderer.info(f'the sandbox is still running: eval "$(rdsproxyctl sandbox env{flag})" '
                      f"to use it; `rdsproxyctl sandbox down{flag}` stops it")
+
+
+FaultKind = Annotated[str, typer.Argument(
+    help="failover | db-restart [SECONDS] | db-down | db-slow SECONDS | secret-denied | "
+    "secret-broken | pool-exhausted | replica-broken | client-limit N | connection-rate N | "
+    "clear", show_default=False)]
+FaultValue = Annotated[Optional[float], typer.Argument(
+    help="db-slow/db-restart: seconds; client-limit: connections; connection-rate: per second.",
+    show_default=False)]
+FaultProxy = Annotated[Optional[str], typer.Option(
+    "--proxy", help="The proxy (DBProxyName); needed when the sandbox has several.",
+    show_default=False)]
+
+
+def fault_cmd(kind: FaultKind, rt: Runtime, value: FaultValue = None, proxy: FaultProxy = None,
+              dir: DirOption = None) -> None:
+    """Inject a fault into the sandbox (or `clear` them), to rehearse a bad day.
+
+    Each shows where it would on AWS: target health, the client's error, the proxy's
+    log lines.  Database faults act on the proxy's target (the sandbox's PostgreSQL, or
+    the writer of a sandbox Aurora cluster).  `sandbox status` lists active faults;
+    `clear` ends them (all, or the proxy's with --proxy).  See docs/sandbox.md.
+
+    Examples:
+
+      rdsproxyctl sandbox fault failover --proxy sandbox-demo-cluster
+
+      rdsproxyctl sandbox fault db-slow 0.5 --proxy sandbox-demo
+
+      rdsproxyctl sandbox fault clear
+    """
+    from rdsproxyctl.core.models import to_jsonable
+    from rdsproxyctl.sandbox import faults
+
+    directory = _dir(dir)
+    if kind == "clear":
+        if value is not None:
+            from rdsproxyctl.errors import UsageError
+
+            raise UsageError("`fault clear` takes no value")
+        with rt.renderer.status("clearing faults"):
+            answer = faults.request(directory, "clear", proxy=proxy)
+    else:
+        value = faults.validate(kind, value)
+        with rt.renderer.status(f"fault {kind}"):
+            answer = faults.request(directory, "set", kind=kind, proxy=proxy, value=value)
+    data = to_jsonable(answer)
+    rt.renderer.emit(View(data, [
+        Table(FAULT_COLUMNS, data["faults"], title="Cleared" if kind == "clear" else "Fault",
+              empty="(no fault was active)"),
+        Table(FAULT_COLUMNS, data["active"], title="Active faults", empty="(none)")]))
+    rt.renderer.success(answer.message)

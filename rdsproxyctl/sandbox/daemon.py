@@ -149,7 +149,13 @@ async def _serve(directory: Path, state: dict[str, Any], seeded: Any, url: str,
         "seeded": seeded.to_dict(), "db_port": state["postgres"]["port"],
         "names": mode.to_dict(),
         "started_at": time.time()}
+    from rdsproxyctl.core.aws import Aws, AwsSettings
+    from rdsproxyctl.sandbox.faults import Controller
+
+    faults = Controller(directory, state, control, emulator, clusters, seeded,
+                        Aws(AwsSettings(endpoint_url=url, region=seeded.region, max_attempts=2)))
     tasks = [loop.create_task(shipper.run()), loop.create_task(health.run()),
+             loop.create_task(faults.run()),
              loop.create_task(_write_snapshots(directory, emulator)),
              loop.create_task(_follow_postgres(directory, seeded, info))]
     stop = asyncio.Event()

@@ -34,7 +34,8 @@ DAEMON_START_TIMEOUT = 60.0
 DAEMON_STOP_TIMEOUT = 10.0
 #: Files `up` makes in the sandbox directory (removed by `down`).
 _OWN_FILES = (st.STATE_FILE, st.DAEMON_FILE, st.CA_FILE, st.CERT_FILE, st.KEY_FILE,
-              st.DAEMON_LOG, st.EMULATOR_LOG, st.EMULATOR_STATE, ".lock")
+              st.DAEMON_LOG, st.EMULATOR_LOG, st.EMULATOR_STATE, "clusters.json", "faults.json",
+              "fault-request.json", ".lock")
 
 Progress = Callable[[str], None]
 
@@ -74,6 +75,8 @@ class SandboxStatus:
     log_files: list[str] = field(default_factory=list)
     #: How proxy endpoints are named: {"kind": "hostnames"|"addresses", "file", "reason"}.
     names: dict[str, Any] | None = None
+    #: Active faults (`sandbox fault`): kind, proxy, value, target, since, detail.
+    faults: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def running(self) -> bool:
@@ -367,7 +370,14 @@ def status(directory: Path) -> SandboxStatus:
     logs = [str(directory / st.DAEMON_LOG), str(directory / st.EMULATOR_LOG), str(cluster.log_file)]
     return SandboxStatus(directory=str(directory), region=state["region"], endpoint_url=url,
                          ca_file=str(directory / st.CA_FILE), parts=parts, proxies=proxies,
-                         log_files=logs, names=info.get("names") if dpid else None)
+                         log_files=logs, names=info.get("names") if dpid else None,
+                         faults=_active_faults(directory) if dpid else [])
+
+
+def _active_faults(directory: Path) -> list[dict[str, Any]]:
+    from rdsproxyctl.sandbox import faults
+
+    return faults.active(directory)
 
 
 def _proxies(directory: Path, state: dict[str, Any], info: dict[str, Any]) -> list[ProxyAddress]:

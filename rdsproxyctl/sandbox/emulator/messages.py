@@ -134,6 +134,20 @@ LOG: dict[str, LogMessage] = {
     "target_unavailable": LogMessage(
         "ERROR", "The target {target} is unavailable. Reason: {reason}. {description}"),
     "target_available": LogMessage("INFO", "The target {target} is available."),
+    # the sandbox's limits and faults (our wording: AWS documents the client texts only)
+    "max_client_connections": LogMessage(
+        "WARN", "The client connection was refused because the proxy reached its limit of "
+        "{limit} client connections."),
+    "connection_rate": LogMessage(
+        "WARN", "The client connection was refused because more than {limit} client "
+        "connections were opened in one second."),
+    "failover_started": LogMessage(
+        "WARN", "The DB cluster {cluster} is failing over: the writer {old} is unavailable. "
+        "New requests wait for the new writer."),
+    "failover_completed": LogMessage(
+        "INFO", "The DB cluster {cluster} failed over: {new} is the writer now."),
+    "statement_delayed": LogMessage(
+        "DEBUG", "The database is slow: each statement is delayed by {seconds} seconds."),
     # database connections
     "db_connection_opened": LogMessage(
         "INFO", "The new database connection successfully authenticated with TLS on "
@@ -193,6 +207,7 @@ CLOSE_REASONS: dict[str, str] = {
     "auth_failed": "Client authentication failed.",
     "protocol": "The client sent an invalid message.",
     "borrow_timeout": "Timed-out waiting to acquire database connection.",
+    "limit": "The proxy refused the connection: a client connection limit was reached.",
     "backend_closed": "The database closed the connection.",
     "proxy_deleted": "The proxy or its endpoint was deleted.",
     "shutdown": "The proxy is shutting down.",

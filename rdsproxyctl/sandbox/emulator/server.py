@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rdsproxyctl.sandbox.emulator import iamtoken, routing
+from rdsproxyctl.sandbox.emulator.faults import FaultTable, Refusal
 from rdsproxyctl.sandbox.emulator import protocol as pg
 from rdsproxyctl.sandbox.emulator.control import Control, Credential, ProxyView, TargetView
 from rdsproxyctl.sandbox.emulator.logs import LogShipper
@@ -94,6 +95,7 @@ class Emulator:
         self.aliases: dict[str, str] = {}
         #: DB instance id -> is it a streaming replica (None: unknown); the daemon's clusters
         self.replication: Any = None
+        self.faults = FaultTable()
         self.loop: asyncio.AbstractEventLoop | None = None
 
     # -- listeners ------------------------------------------------------------------------
@@ -266,6 +268,7 @@ class ClientSession:
             startup = await asyncio.wait_for(self._startup(), STARTUP_TIMEOUT)
             if startup is None:
                 return
+            self._admit()
             await asyncio.wait_for(self._authenticate(), STARTUP_TIMEOUT)
             await self._borrow()
             close_reason = await self._relay()
@@ -284,8 +287,22 @@ class ClientSession:
         finally:
             self._finish(close_reason)
 
+    _admitted = False
+
+    def _admit(self) -> None:
+        """The sandbox's client connection limits (emulator/faults.py)."""
+        assert self.proxy is not None
+        try:
+            self.em.faults.admit(self.proxy.resource_id)
+        except Refusal as refused:
+            self.log(refused.key, limit=refused.limit)
+            raise _Refused(refused.key, "limit", limit=refused.limit) from None
+        self._admitted = True
+
     def _finish(self, reason: str) -> None:
         self.em.sessions.pop(self.pid, None)
+        if self._admitted and self.proxy is not None:
+            self.em.faults.leave(self.proxy.resource_id)
         if self.backend is not None and self.pool is not None:
             clean = self._relay_clean
             self.pool.release(self.backend, clean=clean, events=self._events())
@@ -530,6 +547,7 @@ class ClientSession:
                 if not data:
                     return "eof"
                 cut = None
+                statements = state.expected
                 for frame in client_scan.feed(data):
                     kind = frame.kind
                     if kind == b"X":
@@ -549,6 +567,10 @@ class ClientSession:
                         conn.writer.write(data[:cut])
                         await conn.writer.drain()
                     return "terminate" if cut >= 0 else "eof"
+                if state.expected > statements:  # db-slow: each statement waits
+                    delay = self.em.faults.latency(proxy.resource_id)
+                    if delay > 0:
+                        await asyncio.sleep(delay)
                 conn.writer.write(data)
                 await conn.writer.drain()
 
