@@ -489,6 +489,19 @@ class ClientSession:
             await asyncio.sleep(0.1)
 
     async def _borrow(self) -> None:
+        await self._acquire_backend()
+        conn = self.backend
+        assert conn is not None
+        self.pid = self._new_pid()
+        self.em.sessions[self.pid] = self
+        out = [pg.parameter_status(k, v) for k, v in conn.params.items()]
+        out.append(pg.backend_key_data(self.pid, self.cancel_key))
+        out.append(pg.ready_for_query(conn.status))
+        self.writer.write(b"".join(out))
+        await self.writer.drain()
+
+    async def _acquire_backend(self) -> None:
+        """A backend connection for this session (target chosen now), settings applied."""
         proxy = self.proxy
         assert proxy is not None
         loop = asyncio.get_running_loop()
@@ -509,13 +522,6 @@ class ClientSession:
         error = await conn.apply(self.settings)
         if error is not None:
             raise _Refused("database_error", "error", error=error.get("M", "?"))
-        self.pid = self._new_pid()
-        self.em.sessions[self.pid] = self
-        out = [pg.parameter_status(k, v) for k, v in conn.params.items()]
-        out.append(pg.backend_key_data(self.pid, self.cancel_key))
-        out.append(pg.ready_for_query(conn.status))
-        self.writer.write(b"".join(out))
-        await self.writer.drain()
 
     def _new_pid(self) -> int:
         while True:
@@ -527,6 +533,19 @@ class ClientSession:
     _relay_clean = True
 
     async def _relay(self) -> str:
+        """Relay until the session ends.  A database connection lost while the session is
+        idle (nothing in flight, not in a transaction: a failover, a restart) is replaced
+        without the client noticing: its next request runs on a new connection, borrowed
+        (waiting up to the borrow timeout) from the target that serves now."""
+        while True:
+            reason = await self._relay_once()
+            if reason != "backend_lost" or self.pool is None or self.backend is None:
+                return reason
+            self.pool.release(self.backend, clean=False, events=self._events())
+            self.backend = None
+            await self._acquire_backend()
+
+    async def _relay_once(self) -> str:
         conn = self.backend
         proxy = self.proxy
         assert conn is not None and proxy is not None
@@ -577,9 +596,14 @@ class ClientSession:
         async def backend_to_client() -> str:
             while True:
                 data = await conn.reader.read(READ_SIZE)
+                idle = (state.expected == 0 and not state.extended and conn.status == b"I"
+                        and not backend_scan.in_message)
                 if not data:
-                    return "backend_closed"
-                for frame in backend_scan.feed(data):
+                    return "backend_lost" if idle else "backend_closed"
+                frames = list(backend_scan.feed(data))
+                if idle and any(frame.kind == b"E" for frame in frames):
+                    return "backend_lost"  # unasked-for: the database ending this connection
+                for frame in frames:
                     if frame.kind == b"Z":
                         state.expected = max(0, state.expected - 1)
                         conn.status = frame.head[:1] or b"I"
