@@ -409,6 +409,8 @@ class TargetPool:
                 rows, _ = await conn.run("SHOW max_connections")
                 if rows and rows[0] and rows[0][0] and rows[0][0].isdigit():
                     self.max_connections = int(rows[0][0])
+                    while self._waiters:  # the cap just grew from 1: everyone may open now
+                        self._wake()
             if limits.init_query:
                 _, errors = await conn.run(limits.init_query)
                 if errors:
