@@ -77,6 +77,10 @@ def test_failover_idle_clients_survive_in_flight_fails(sandbox, sandbox_cli, san
     time.sleep(0.5)
     out = fault(sandbox_cli, "failover", "--proxy", "f-failover").json()
     assert out["faults"][0]["kind"] == "failover"
+    from .test_json_docs import assert_documented
+
+    assert_documented("sandbox fault", out)
+    assert_documented("sandbox status", sandbox_cli("sandbox", "status", "-o", "json").json())
     worker.join(10)
     assert failed and isinstance(failed[0], psycopg.OperationalError)  # in flight: cut
     for n, conn in enumerate(idle):  # idle: a write on the new writer, no reconnect
