@@ -597,7 +597,7 @@ class ClientSession:
             while True:
                 data = await conn.reader.read(READ_SIZE)
                 idle = (state.expected == 0 and not state.extended and conn.status == b"I"
-                        and not backend_scan.in_message)
+                        and not backend_scan.in_message and not client_scan.in_message)
                 if not data:
                     return "backend_lost" if idle else "backend_closed"
                 frames = list(backend_scan.feed(data))
