@@ -101,7 +101,6 @@ def test_failover_idle_clients_survive_in_flight_fails(sandbox, sandbox_cli, san
     rows = sandbox.wait_members("f-failover", "AVAILABLE", timeout=30)
     assert rows[writer]["Role"] == "READ_ONLY"  # the old writer came back as the reader
     assert active(sandbox_cli) == []
-    assert diagnose(sandbox_cli, "f-failover")["targets.health"]["status"] == "PASS"
 
 
 def test_db_down_and_clear(sandbox, sandbox_cli, sandbox_cluster, cleared):
