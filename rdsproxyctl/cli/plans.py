@@ -42,6 +42,7 @@ Timeout = Annotated[float, typer.Option(
     rich_help_panel=PLAN_PANEL)]
 
 DEFAULT_TIMEOUT = 1200.0
+MAX_TIMEOUT = 7 * 24 * 3600.0
 
 CHANGE_COLUMNS = [
     Column("symbol", ""),
@@ -62,8 +63,9 @@ def wait_options(timeout: float) -> Any:
     """The waiter's options: --timeout, and RDSPROXYCTL_POLL_INTERVAL if set."""
     from rdsproxyctl.core.waiter import DEFAULT_INTERVAL, WaitOptions
 
-    if not timeout > 0:
-        raise UsageError(f"--timeout must be a positive number of seconds, got {timeout:g}")
+    if not 0 < timeout <= MAX_TIMEOUT:
+        raise UsageError(f"--timeout must be more than 0 and at most {MAX_TIMEOUT:g} seconds "
+                         f"(a week), got {timeout:g}")
     raw = os.environ.get(POLL_INTERVAL_ENV)
     interval = DEFAULT_INTERVAL
     if raw:
@@ -71,7 +73,7 @@ def wait_options(timeout: float) -> Any:
             interval = float(raw)
         except ValueError:
             interval = -1.0
-        if interval < 0:
+        if not 0 <= interval <= MAX_TIMEOUT:  # also refuses nan and inf
             raise UsageError(f"{POLL_INTERVAL_ENV}={raw!r} is not a number of seconds")
     return WaitOptions(timeout=timeout, interval=interval)
 
