@@ -121,6 +121,20 @@ EXAMPLES = int(os.environ.get("CLI_PROPERTY_EXAMPLES", "6"))
 COMMANDS = sorted(p for p in leaf_commands() if p not in STARTS_SERVERS)
 
 
+NAMED = sorted(p for p in COMMANDS if any(_is_name_arg(q) for q in own_params(leaf_commands()[p])))
+
+
+@pytest.mark.parametrize("path", NAMED, ids=" ".join)
+@pytest.mark.parametrize("bad", ["bad name!", "x\x1b[2J", "demo\n"], ids=repr)
+def test_a_bad_name_is_refused_before_any_aws_call(path, bad, moto, cli, api_calls):
+    cmd = leaf_commands()[path]
+    names = [bad if q.name == "name" else "ep" for q in own_params(cmd) if _is_name_arg(q)]
+    needed = {("token",): ["--user", "u"], ("connect",): ["--password-env", "HOME"]}
+    out = cli(*path, *needed.get(path, []), "--", *names, code=2)
+    assert "is not valid" in out.stderr
+    assert api_calls.calls == []
+
+
 def test_the_walk_finds_the_commands():
     assert ("show",) in COMMANDS and ("targets", "remove") in COMMANDS and len(COMMANDS) > 20
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from rdsproxyctl.core.redact import REDACTED, redact_text
@@ -39,6 +39,7 @@ def test_each_pattern_is_redacted(template):
                                       blacklist_characters="'\"\\&;,@{}"),
                min_size=6, max_size=30))
 def test_random_secrets_never_survive(template, secret):
+    assume(secret not in template and secret not in REDACTED)
     assert secret not in redact_text(template.format(s=secret))
 
 
