@@ -228,8 +228,10 @@ def test_ctrl_c_during_the_wait_says_what_was_changed_and_how_to_go_on(world, cl
     error = next(line for line in lines if line.startswith("error:"))
     hint = next(line for line in lines if line.startswith("hint:"))
     assert "interrupted after 1 of 2 call(s): create POSTGRESQL proxy ux-three" in error
-    assert "not made: " in error  # the wait after create was cut short
-    assert "run the command again" in hint or "rdsproxyctl" in hint
+    assert "not made: register instance db1 as target of ux-three" in error
+    assert "ux-three was created and may still be creating" in hint
+    assert "registering" not in hint  # the target was never registered
+    assert "`rdsproxyctl apply`" in hint and "`rdsproxyctl show ux-three`" in hint
     assert "Traceback" not in out.stderr
 
 

@@ -294,12 +294,21 @@ def interrupted(plan: Plan, done: list[PlannedCall], *, waiting: bool) -> Interr
             "being created" if plan.wait_for == "endpoint-available" else "being deleted")
         follow = f"`rdsproxyctl endpoints {name}` shows its status"
     else:
-        going = f"{name} may still be modifying" + (
-            "; its target is still registering" if plan.wait_targets else "")
-        follow = (f"`rdsproxyctl targets {name}` shows the targets' health" if plan.wait_targets
+        created = any(c.operation == "CreateDBProxy" for c in done)
+        registered = any(c.operation == "RegisterDBProxyTargets" for c in done)
+        going = f"{name} was created and may still be creating" if created else \
+            f"{name} may still be modifying"
+        if registered:
+            going += "; its target is still registering"
+        follow = (f"`rdsproxyctl targets {name}` shows the targets' health" if registered
                   else f"`rdsproxyctl show {name}` shows its status")
-    what = "AWS goes on with what was started" if waiting or not left else \
-        "run the command again to make the rest (it plans only what still differs)"
+    if waiting or not left:
+        what = "AWS goes on with what was started"
+    elif plan.action == "create":
+        what = ("the rest is not made: `rdsproxyctl apply` with a spec (or `targets add`, "
+                "`pool`) makes it")
+    else:
+        what = "run the command again to make the rest (it plans only what still differs)"
     return Interrupted(message, hint=f"{going}; {what}; {follow}")
 
 
