@@ -244,3 +244,11 @@ def test_ctrl_c_after_every_call_points_at_the_follow_up(world, cli, monkeypatch
         in out.stderr
     assert "its target is still registering" in out.stderr
     assert "`rdsproxyctl targets ux-three`" in out.stderr
+
+
+def test_a_removed_target_shows_its_current_values(estate, cli):
+    plan = cli("targets", "remove", "demo", "--db-instance", "db1", "--dry-run",
+               "-o", "json").json()
+    old = {c["field"]: c["old"] for c in plan["changes"] if c["resource"] == "target db1"}
+    assert old["type"] == "instance" and old["endpoint"].endswith(":5432")
+    assert plan["consent"] == ["deregisters target db1"]

@@ -177,7 +177,7 @@ def _plan_pool(b: _Builder, spec: ProxySpec, current: dict[str, Any], creating: 
 
 
 def _plan_targets(b: _Builder, spec: ProxySpec, current: list[tuple[str, str]],
-                  prune: bool = True) -> None:
+                  prune: bool = True, details: list[Target] | None = None) -> None:
     if spec.targets is None:
         return
     wanted = [t.key for t in spec.targets]
@@ -189,8 +189,14 @@ def _plan_targets(b: _Builder, spec: ProxySpec, current: list[tuple[str, str]],
         remove = []
     add = [k for k in wanted if k not in current]
     if remove:
+        by_key = {_target_key(t): t for t in details or []}
         for kind, ident in remove:
             b.change("delete", f"target {ident}", "type", kind, None)
+            target = by_key.get((kind, ident))
+            if target is not None and target.endpoint:
+                b.change("delete", f"target {ident}", "endpoint",
+                         f"{target.endpoint}:{target.port}" if target.port else target.endpoint,
+                         None)
         b.call("rds", "DeregisterDBProxyTargets",
                {"DBProxyName": b.name, "TargetGroupName": "default", **_target_params(remove)},
                f"deregister {', '.join(f'{k} {i}' for k, i in remove)} from {b.name}")
@@ -415,7 +421,7 @@ def diff(aws: Any, spec: ProxySpec, current: ProxyDetails | None, *, action: str
             for attr in PoolSpec.API_NAMES
         }
         _plan_pool(b, spec, pool_now, creating=False)
-        _plan_targets(b, spec, target_keys(current.targets), prune)
+        _plan_targets(b, spec, target_keys(current.targets), prune, current.targets)
         _plan_endpoints(aws, b, spec, current.endpoints, proxy.subnet_ids, prune)
     # AWS refuses most changes while the proxy is creating or modifying: wait in between.
     calls = plan.calls
