@@ -15,6 +15,7 @@ import typer
 from rdsproxyctl.cli.plans import (
     wait_options,
     DEFAULT_TIMEOUT,
+    PLAN_PANEL,
     DryRun,
     Timeout,
     WaitOff,
@@ -198,11 +199,11 @@ def apply_cmd(
     prune: Annotated[bool, typer.Option(
         "--prune", help="Also remove what the spec no longer names (endpoints, targets, "
         "auth entries); without it they are kept, with a warning.",
-        rich_help_panel="Plan and wait")] = False,
+        rich_help_panel=PLAN_PANEL)] = False,
     detailed_exitcode: Annotated[bool, typer.Option(
         "--detailed-exitcode", help="With --dry-run: exit 0 when nothing differs, 2 when "
         "the plan has changes (drift), as terraform plan -detailed-exitcode.",
-        rich_help_panel="Plan and wait")] = False,
+        rich_help_panel=PLAN_PANEL)] = False,
     yes: Yes = False,
     dry_run: DryRun = False,
     wait: WaitOn = True,
