@@ -9,7 +9,7 @@ health, the client's error, the proxy's log lines):
                     writer back as a reader
 ``db-restart [S]``  the target database stops and starts again S seconds later (default 5)
 ``db-down``         the target database stops until ``clear``
-``db-slow S``       each statement through the proxy waits S seconds before reaching the database
+``db-slow S``       the database's answer to each statement through the proxy comes S seconds late
 ``secret-denied``   the proxy's role loses ``secretsmanager:GetSecretValue`` on its secrets
                     (an explicit Deny in an inline policy ``sandbox-fault-secret-denied``)
 ``secret-broken``   the proxy's secrets lose their ``password`` key (a new secret version)

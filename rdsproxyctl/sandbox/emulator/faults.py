@@ -1,6 +1,7 @@
 """The emulator's side of the sandbox's faults and limits, per proxy (by its ``prx-`` id).
 
-* ``latency``: seconds added before each statement reaches the database (``db-slow``);
+* ``latency``: seconds the database's answer to each statement is held back (``db-slow``:
+  the relay reads the answer, waits, then handles it, so it looks like a slow database);
 * ``client_limit``: at most that many client connections at once; the next one gets
   "The maximum number of client connections to the proxy exceeded N.";
 * ``rate_limit``: at most that many new client connections per second; the next one
@@ -8,8 +9,8 @@
   page, https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy.troubleshooting.html);
 * ``held``: backend connections borrowed from the proxy's pools and held (``pool-exhausted``).
 
-The session asks :meth:`FaultTable.admit` once it knows its proxy, :meth:`latency` before
-forwarding a statement, and :meth:`leave` at its end.  Nothing here knows the wire protocol.
+The session asks :meth:`FaultTable.admit` once it knows its proxy, :meth:`latency` when it
+forwards a statement, and :meth:`leave` at its end.  Nothing here knows the wire protocol.
 """
 
 from __future__ import annotations

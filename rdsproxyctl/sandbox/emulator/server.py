@@ -77,6 +77,7 @@ class _Gone(Exception):
 class _RelayState:
     expected: int = 0  # ReadyForQuery messages still owed by the backend
     extended: bool = False  # extended-protocol messages sent since the last Sync
+    slow: float = 0.0  # db-slow: the next answer from the database arrives this much later
 
 
 class Emulator:
@@ -598,16 +599,17 @@ class ClientSession:
                         conn.writer.write(data[:cut])
                         await conn.writer.drain()
                     return "terminate" if cut >= 0 else "eof"
-                if state.expected > statements:  # db-slow: each statement waits
-                    delay = self.em.faults.latency(proxy.resource_id)
-                    if delay > 0:
-                        await asyncio.sleep(delay)
+                if state.expected > statements:
+                    state.slow = self.em.faults.latency(proxy.resource_id)
                 conn.writer.write(data)
                 await conn.writer.drain()
 
         async def backend_to_client() -> str:
             while True:
                 data = await conn.reader.read(READ_SIZE)
+                if state.slow > 0 and data:  # db-slow: as if the database answered late
+                    delay, state.slow = state.slow, 0.0
+                    await asyncio.sleep(delay)
                 idle = (state.expected == 0 and not state.extended and conn.status == b"I"
                         and not backend_scan.in_message and not client_scan.in_message)
                 if not data:
