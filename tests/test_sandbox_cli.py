@@ -41,7 +41,7 @@ def test_sandbox_help_does_not_import_heavy_modules():
             "['rdsproxyctl', 'sandbox', '{}', '--help']\ntry:\n    app(prog_name='rdsproxyctl')\nexcept SystemExit:\n"
             "    pass\nheavy = [m for m in ('boto3', 'botocore', 'psycopg', 'cryptography', 'moto')"
             " if m in sys.modules]\nprint(heavy)")
-    for command in ("up", "down", "status", "env", "demo"):
+    for command in ("up", "down", "status", "env", "demo", "fault"):
         out = subprocess.run([sys.executable, "-c", code.format(command)], capture_output=True,
                              text=True, check=True)
         assert out.stdout.strip().splitlines()[-1] == "[]", (command, out.stdout)
