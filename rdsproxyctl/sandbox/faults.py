@@ -371,9 +371,9 @@ class Controller:
                 continue
             pool = self.emulator.pool_for(view, target)
             while True:
-                try:
+                try:  # until the pool is at its cap: the next borrow waits, and times out
                     conn = await asyncio.wait_for(pool.acquire(key, password), 2.0)
-                except (asyncio.TimeoutError, Exception):  # noqa: BLE001 - full (or refused)
+                except Exception:  # noqa: BLE001 - full (TimeoutError), or refused
                     break
                 held.append((pool, conn))
         fault.detail = f"{len(held)} backend connection(s) of {proxy.db_proxy_name} are held"
