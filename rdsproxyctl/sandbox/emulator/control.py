@@ -270,6 +270,17 @@ class Control:
         report.fingerprint = tuple(prints)
         return report
 
+    # -- metrics -------------------------------------------------------------------------
+    @property
+    def cloudwatch(self) -> Any:
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        return cloudwatch_backends[self.account_id][self.region]
+
+    def put_metric_data(self, namespace: str, data: list[dict[str, Any]]) -> None:
+        """PutMetricData, in process (what ``aws cloudwatch put-metric-data`` would do)."""
+        self.cloudwatch.put_metric_data(namespace, data)
+
     # -- logs ----------------------------------------------------------------------------
     def put_log_events(self, group: str, stream: str, events: list[dict[str, Any]]) -> None:
         logs = self.logs
