@@ -198,7 +198,7 @@ class Relay:
             self.syncs_since_exec = 0
             self._request()
         elif kind == b"H":
-            self.extended = True
+            pass  # Flush asks for output, it is no request (libpq sends S then H)
         elif kind in (b"c", b"f"):  # CopyDone / CopyFail: the Syncs sent during COPY IN
             self.expected = max(0, self.expected - self.syncs_since_exec)  # were ignored
             for _ in range(self.syncs_since_exec):
