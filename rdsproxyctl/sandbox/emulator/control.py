@@ -278,7 +278,13 @@ class Control:
         return cloudwatch_backends[self.account_id][self.region]
 
     def put_metric_data(self, namespace: str, data: list[dict[str, Any]]) -> None:
-        """PutMetricData, in process (what ``aws cloudwatch put-metric-data`` would do)."""
+        """PutMetricData, in process (what ``aws cloudwatch put-metric-data`` would do).
+        moto keeps timestamps as naive UTC datetimes."""
+        import datetime as _dt
+
+        data = [{**d, "Timestamp": d["Timestamp"].astimezone(_dt.timezone.utc)
+                 .replace(tzinfo=None)} if isinstance(d.get("Timestamp"), _dt.datetime) else d
+                for d in data]
         self.cloudwatch.put_metric_data(namespace, data)
 
     # -- logs ----------------------------------------------------------------------------

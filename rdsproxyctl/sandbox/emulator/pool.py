@@ -120,7 +120,7 @@ class Limits:
 EventSink = Callable[[str, Any, dict[str, Any]], None]
 
 
-@dataclass
+@dataclass(eq=False)
 class TargetPool:
     """The connections of one proxy to one target."""
 
