@@ -34,6 +34,11 @@ log = logging.getLogger("rdsproxyctl.sandbox")
 
 PROXY_PORT = 5432
 READ_SIZE = 1 << 16
+#: asyncio's TLS layer gives every connection a read buffer of ``SSLProtocol.max_size``
+#: bytes (256 KiB in CPython 3.11), allocated up front: 1,000 TLS clients cost 256 MB.
+#: A TLS record is at most 16 KiB, so 32 KiB is plenty (set in the daemon's process only,
+#: when the emulator starts; docs/performance.md has the measurements).
+TLS_READ_BUFFER = 32 * 1024
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,10 @@ class Emulator:
         self.verifiers: dict[str, Verifier] = {}
         self.metrics = Metrics()
         self._adapters: dict[str, Adapter] = {}
+        import asyncio.sslproto
+
+        if getattr(asyncio.sslproto.SSLProtocol, "max_size", 0) > TLS_READ_BUFFER:
+            asyncio.sslproto.SSLProtocol.max_size = TLS_READ_BUFFER
 
     def adapter(self, engine_family: str) -> Adapter | None:
         adapter = self._adapters.get(engine_family)
