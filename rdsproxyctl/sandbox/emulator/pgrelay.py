@@ -65,6 +65,8 @@ class Relay:
         self.pump_task: asyncio.Task[None] | None = None
         self.sent_at: float | None = None
         self.debug = session.proxy.debug_logging
+        self._timer: asyncio.TimerHandle | None = None
+        self._forwarding = False  # between a client read and its last byte sent on
 
     # -- the end ---------------------------------------------------------------------------
     def end_state(self) -> tuple[bool, bool]:
@@ -75,25 +77,17 @@ class Relay:
         return mid, True
 
     def _idle(self) -> bool:
-        return self.expected == 0 and not self.extended and not self.client.in_message
+        return (self.expected == 0 and not self.extended and not self.client.in_message
+                and not self._forwarding)
 
     # -- client -> database ------------------------------------------------------------------
     async def run(self) -> str:
         loop = asyncio.get_running_loop()
         reader = self.s.reader
+        self._timer = loop.call_later(self.core.idle_timeout(), self._check_idle)
         try:
             while True:
-                if self._idle():
-                    left = self.core.idle_timeout() - (loop.time() - self.core.last_request_end)
-                    try:
-                        data = await asyncio.wait_for(reader.read(READ_SIZE), max(0.0, left))
-                    except asyncio.TimeoutError:
-                        if loop.time() - self.core.last_request_end >= \
-                                self.core.idle_timeout() - 0.01:
-                            return "idle"
-                        continue  # IdleClientTimeout was raised meanwhile
-                else:
-                    data = await reader.read(READ_SIZE)
+                data = await reader.read(READ_SIZE)
                 if not data:
                     return "eof"
                 try:
@@ -101,11 +95,31 @@ class Relay:
                 except pg.ProtocolViolation as exc:
                     self.s.log("protocol_violation", detail=str(exc))
                     return "protocol"
-                if await self._forward(pieces):
-                    return "terminate"
+                self._forwarding = True
+                try:
+                    if await self._forward(pieces):
+                        return "terminate"
+                finally:
+                    self._forwarding = False
         finally:
+            if self._timer is not None:
+                self._timer.cancel()
             if self.pump_task is not None and not self.pump_task.done():
                 self.pump_task.cancel()
+
+    def _check_idle(self) -> None:
+        """IdleClientTimeout (read live), counted from the end of the last request: one
+        timer per session, looked at when it fires."""
+        loop = asyncio.get_running_loop()
+        timeout = self.core.idle_timeout()
+        if not self._idle():
+            self._timer = loop.call_later(timeout, self._check_idle)
+            return
+        left = timeout - (loop.time() - self.core.last_request_end)
+        if left <= 0.01:
+            self.s.kill("idle")
+            return
+        self._timer = loop.call_later(left, self._check_idle)
 
     async def _forward(self, pieces: list[tuple[bytes, bytes, int]]) -> bool:
         """Send pieces to the database (borrowing first when needed); True on Terminate."""

@@ -39,6 +39,8 @@ READ_SIZE = 1 << 16
 #: A TLS record is at most 16 KiB, so 32 KiB is plenty (set in the daemon's process only,
 #: when the emulator starts; docs/performance.md has the measurements).
 TLS_READ_BUFFER = 32 * 1024
+#: How long the pool settings read from the API are reused (a change applies within it).
+LIMITS_TTL = 0.25
 
 
 @dataclass(frozen=True)
@@ -148,14 +150,23 @@ class Emulator:
                 return pool
             name = proxy.name
 
+            cache: list[Any] = [0.0, None]
+            loop = asyncio.get_running_loop()
+
             def limits(proxy_name: str = name, proxy_id: str = proxy.resource_id) -> Limits:
+                # read live, at most every LIMITS_TTL seconds (every borrow and return asks)
+                if cache[1] is not None and loop.time() - cache[0] < LIMITS_TTL:
+                    return cache[1]  # type: ignore[no-any-return]
                 current = self._proxy_name(proxy_id) or proxy_name
                 settings = self.control.pool_settings(current)
                 if settings is None:
-                    return Limits(borrow_timeout=0)
-                return Limits(settings.max_connections_percent,
-                              settings.max_idle_connections_percent,
-                              float(settings.borrow_timeout), settings.init_query)
+                    value = Limits(borrow_timeout=0)
+                else:
+                    value = Limits(settings.max_connections_percent,
+                                   settings.max_idle_connections_percent,
+                                   float(settings.borrow_timeout), settings.init_query)
+                cache[0], cache[1] = loop.time(), value
+                return value
 
             pool = TargetPool(f"{proxy.name}/{target.rds_resource_id}", opener, limits,
                               on_event=self.pool_events(proxy))

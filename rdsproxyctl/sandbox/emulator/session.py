@@ -32,6 +32,9 @@ from typing import TYPE_CHECKING, Any
 from rdsproxyctl.sandbox.emulator.messages import PIN_REASONS
 from rdsproxyctl.sandbox.emulator.pool import BorrowTimeout, PoolKey
 
+#: How often a session looks its target and pool up again (a moved or removed target).
+RESOLVE_EVERY = 1.0
+
 if TYPE_CHECKING:
     from rdsproxyctl.sandbox.emulator.control import ProxyView, TargetView
     from rdsproxyctl.sandbox.emulator.server import Emulator
@@ -54,6 +57,10 @@ class SessionCore:
         self.tls = False
         self.counters = emulator.metrics.proxy(proxy.resource_id)
         self.last_request_end = asyncio.get_running_loop().time()
+        self._resolved = 0.0  # when the target and its pool were last looked up
+        self._events: Any = None
+        self._proxy_at = -1e9
+        self._current = proxy
 
     # -- logging ---------------------------------------------------------------------------
     def log(self, key: str, **values: Any) -> None:
@@ -61,11 +68,18 @@ class SessionCore:
                              endpoint=self.proxy.endpoint_name, client=self.id, **values)
 
     def events(self) -> Any:
-        return self.em.pool_events(self.proxy, self.id, self.proxy.endpoint_name)
+        if self._events is None:
+            self._events = self.em.pool_events(self.proxy, self.id, self.proxy.endpoint_name)
+        return self._events
 
     # -- settings, read live -----------------------------------------------------------------
     def current_proxy(self) -> ProxyView:
-        return self.em.control.proxy_at(self.address) or self.proxy
+        """The proxy's settings as of now (looked up at most every ``RESOLVE_EVERY`` / 4 s)."""
+        now = asyncio.get_running_loop().time()
+        if now - self._proxy_at >= RESOLVE_EVERY / 4:
+            self._proxy_at = now
+            self._current = self.em.control.proxy_at(self.address) or self.proxy
+        return self._current
 
     def idle_timeout(self) -> float:
         return float(self.current_proxy().idle_client_timeout)
@@ -90,12 +104,19 @@ class SessionCore:
         assert self.key is not None and self.backend is None
         loop = asyncio.get_running_loop()
         started = loop.time()
-        settings = self.em.control.pool_settings(self.proxy.name)
-        timeout = float(settings.borrow_timeout if settings else 0)
+        pool = self.pool
+        if pool is not None and not pool.closed and started - self._resolved < RESOLVE_EVERY:
+            timeout = pool.limits().borrow_timeout
+        else:  # which target, which pool: asked again every RESOLVE_EVERY seconds
+            settings = self.em.control.pool_settings(self.proxy.name)
+            timeout = float(settings.borrow_timeout if settings else 0)
+            pool = None
         try:
-            target = await self._target(started + timeout)
-            self.pool = self.em.pool_for(self.proxy, target)
-            self.backend = await self.pool.acquire(self.key, self.password, events=self.events())
+            if pool is None:
+                target = await self._target(started + timeout)
+                pool = self.pool = self.em.pool_for(self.proxy, target)
+                self._resolved = started
+            self.backend = await pool.acquire(self.key, self.password, events=self.events())
         except BorrowTimeout as exc:
             self.log("borrow_timeout", seconds=int(timeout), open=exc.open_count, cap=exc.cap)
             raise
