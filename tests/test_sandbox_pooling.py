@@ -241,3 +241,88 @@ def test_init_query_applies_after_reset(sandbox):
     with sandbox.connect(host, password=token, autocommit=True) as conn:
         assert conn.execute("SHOW work_mem").fetchone() != ("5MB",)
         assert conn.execute("SHOW lock_timeout").fetchone() == ("7s",)  # InitQuery again
+
+
+def _messages_until_ready(s) -> list[tuple[bytes, bytes]]:
+    """Read messages up to and including ReadyForQuery."""
+    import struct
+
+    data = b""
+    out: list[tuple[bytes, bytes]] = []
+    while True:
+        while len(data) >= 5:
+            (length,) = struct.unpack_from("!I", data, 1)
+            if len(data) < length + 1:
+                break
+            out.append((data[:1], data[5:length + 1]))
+            data = data[length + 1:]
+            if out[-1][0] == b"Z":
+                assert not data
+                return out
+        chunk = s.recv(65536)
+        assert chunk, out
+        data += chunk
+
+
+def test_statements_follow_their_session_across_connections(sandbox):
+    from rdsproxyctl.sandbox.emulator import protocol as pg
+
+    from .test_sandbox_robustness import _login
+
+    name = "pool-statements"
+    host = sandbox.make_proxy(name, pool={"MaxConnectionsPercent": 1})["Endpoint"]  # cap 1
+    token = sandbox.token(host, "app")
+    one, two = _login(sandbox, host, token, app=name), _login(sandbox, host, token, app=name)
+
+    def run(s, *messages) -> list[tuple[bytes, bytes]]:
+        s.sendall(b"".join(messages) + pg.message(b"S"))
+        return _messages_until_ready(s)
+
+    def rows(answer) -> list[list[str | None]]:
+        assert not [b for k, b in answer if k == b"E"], answer
+        return [pg.data_row(b) for k, b in answer if k == b"D"]
+
+    bind = pg.message(b"B", b"\x00\x00\x00\x00\x00\x00\x00\x00")  # unnamed portal/statement
+    execute = pg.message(b"E", b"\x00\x00\x00\x00\x00")
+    # the unnamed statement, then another session's Query on the same connection destroys it
+    answer = run(one, pg.message(b"P", b"\x00SELECT 41 + 1\x00\x00\x00"))
+    assert [k for k, _ in answer] == [b"1", b"Z"]
+    assert rows(run(two, pg.message(b"P", b"\x00SELECT 7\x00\x00\x00"), bind,
+                    execute)) == [["7"]]
+    assert rows(run(one, bind, execute)) == [["42"]]  # re-prepared for session one
+    # the same statement name in two sessions, with different text
+    run(one, pg.message(b"P", b"s1\x00SELECT 1\x00\x00\x00"))
+    answer = run(two, pg.message(b"P", b"s1\x00SELECT 2\x00\x00\x00"))
+    assert [k for k, _ in answer] == [b"1", b"Z"]  # no "already exists"
+    named = pg.message(b"B", b"\x00s1\x00\x00\x00\x00\x00\x00\x00")
+    assert rows(run(one, named, execute)) == [["1"]]
+    assert rows(run(two, named, execute)) == [["2"]]
+    # Close removes it for its session only
+    answer = run(one, pg.message(b"C", b"Ss1\x00"))
+    assert [k for k, _ in answer] == [b"3", b"Z"]
+    assert rows(run(two, named, execute)) == [["2"]]
+    for s in (one, two):
+        s.sendall(pg.message(b"X"))
+        s.close()
+    assert not sandbox.log_lines(name, contains=PIN, timeout=1)
+
+
+def test_startup_parameters_and_idle_timeout_per_session(sandbox):
+    name = "pool-params"
+    rds = sandbox.client("rds")
+    host = sandbox.make_proxy(name, pool={"MaxConnectionsPercent": 1})["Endpoint"]
+    token = sandbox.token(host, "app")
+    with sandbox.connect(host, password=token, autocommit=True, application_name="one") as a, \
+            sandbox.connect(host, password=token, autocommit=True,
+                            application_name="two") as b:
+        for _ in range(2):  # one connection, each borrow with the borrower's parameters
+            assert a.execute("SHOW application_name").fetchone() == ("one",)
+            assert b.execute("SHOW application_name").fetchone() == ("two",)
+        # IdleClientTimeout applies live, counted from the end of the last request
+        rds.modify_db_proxy(DBProxyName=name, IdleClientTimeout=1)
+        time.sleep(0.5)
+        a.execute("SELECT 1")
+        time.sleep(2.0)
+        with pytest.raises(psycopg.OperationalError):
+            a.execute("SELECT 1")
+    assert sandbox.log_lines(name, contains="IdleClientTimeout of 1 seconds")

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from rdsproxyctl.sandbox.emulator.pgsession import PgClientSession
 
 READ_SIZE = 1 << 16
+IDLE_CHECK = 1.0
 _FORWARD, _DROP, _SYNC = 0, 1, 2  # what to do with the next ParseComplete/CloseComplete
 _START, _END = pg.START, pg.END
 
@@ -84,7 +85,8 @@ class Relay:
     async def run(self) -> str:
         loop = asyncio.get_running_loop()
         reader = self.s.reader
-        self._timer = loop.call_later(self.core.idle_timeout(), self._check_idle)
+        self._timer = loop.call_later(min(self.core.idle_timeout(), IDLE_CHECK),
+                                      self._check_idle)
         try:
             while True:
                 data = await reader.read(READ_SIZE)
@@ -112,14 +114,12 @@ class Relay:
         timer per session, looked at when it fires."""
         loop = asyncio.get_running_loop()
         timeout = self.core.idle_timeout()
-        if not self._idle():
-            self._timer = loop.call_later(timeout, self._check_idle)
-            return
         left = timeout - (loop.time() - self.core.last_request_end)
-        if left <= 0.01:
+        if self._idle() and left <= 0.01:
             self.s.kill("idle")
             return
-        self._timer = loop.call_later(left, self._check_idle)
+        # looked at again at least every IDLE_CHECK seconds: a lowered timeout applies
+        self._timer = loop.call_later(min(max(left, 0.05), IDLE_CHECK), self._check_idle)
 
     async def _forward(self, pieces: list[tuple[bytes, bytes, int]]) -> bool:
         """Send pieces to the database (borrowing first when needed); True on Terminate."""

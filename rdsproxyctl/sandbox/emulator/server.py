@@ -90,10 +90,22 @@ class Emulator:
         self.verifiers: dict[str, Verifier] = {}
         self.metrics = Metrics()
         self._adapters: dict[str, Adapter] = {}
+        self._views: dict[str, tuple[float, ProxyView | None]] = {}
         import asyncio.sslproto
 
         if getattr(asyncio.sslproto.SSLProtocol, "max_size", 0) > TLS_READ_BUFFER:
             asyncio.sslproto.SSLProtocol.max_size = TLS_READ_BUFFER
+
+    def proxy_view(self, address: str) -> ProxyView | None:
+        """``control.proxy_at(address)``, reused for ``LIMITS_TTL`` seconds (every session
+        asks for its IdleClientTimeout once a second)."""
+        now = asyncio.get_running_loop().time()
+        cached = self._views.get(address)
+        if cached is not None and now - cached[0] < LIMITS_TTL:
+            return cached[1]
+        view = self.control.proxy_at(address)
+        self._views[address] = (now, view)
+        return view
 
     def adapter(self, engine_family: str) -> Adapter | None:
         adapter = self._adapters.get(engine_family)

@@ -59,8 +59,6 @@ class SessionCore:
         self.last_request_end = asyncio.get_running_loop().time()
         self._resolved = 0.0  # when the target and its pool were last looked up
         self._events: Any = None
-        self._proxy_at = -1e9
-        self._current = proxy
 
     # -- logging ---------------------------------------------------------------------------
     def log(self, key: str, **values: Any) -> None:
@@ -74,12 +72,8 @@ class SessionCore:
 
     # -- settings, read live -----------------------------------------------------------------
     def current_proxy(self) -> ProxyView:
-        """The proxy's settings as of now (looked up at most every ``RESOLVE_EVERY`` / 4 s)."""
-        now = asyncio.get_running_loop().time()
-        if now - self._proxy_at >= RESOLVE_EVERY / 4:
-            self._proxy_at = now
-            self._current = self.em.control.proxy_at(self.address) or self.proxy
-        return self._current
+        """The proxy's settings as of now (the emulator reuses a look-up for 0.25 s)."""
+        return self.em.proxy_view(self.address) or self.proxy
 
     def idle_timeout(self) -> float:
         return float(self.current_proxy().idle_client_timeout)
