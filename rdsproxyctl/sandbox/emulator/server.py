@@ -36,9 +36,10 @@ PROXY_PORT = 5432
 READ_SIZE = 1 << 16
 #: asyncio's TLS layer gives every connection a read buffer of ``SSLProtocol.max_size``
 #: bytes (256 KiB in CPython 3.11), allocated up front: 1,000 TLS clients cost 256 MB.
-#: A TLS record is at most 16 KiB, so 32 KiB is plenty (set in the daemon's process only,
-#: when the emulator starts; docs/performance.md has the measurements).
-TLS_READ_BUFFER = 32 * 1024
+#: A TLS record holds at most 16 KiB of data and reads loop until the record is drained,
+#: so 16 KiB is enough (set in the daemon's process only, when the emulator starts;
+#: docs/performance.md has the measurements).
+TLS_READ_BUFFER = 16 * 1024
 #: How long the pool settings read from the API are reused (a change applies within it).
 LIMITS_TTL = 0.25
 
