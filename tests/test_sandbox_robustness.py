@@ -171,7 +171,7 @@ _BODIES = hs.one_of(
                      b"SET search_path TO x\x00", b"COPY (SELECT 1) TO STDOUT\x00"]))
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
 @given(hs.lists(hs.tuples(_KINDS, _BODIES), min_size=1, max_size=12), hs.booleans())
 def test_fuzzed_message_streams_leak_nothing(sandbox, messages, wait):
     name = "robust-fuzz"
