@@ -55,33 +55,38 @@ def test_aws_cli_reads_the_proxys_metrics_after_traffic(sandbox, cli):
     token = sandbox.token(host, "app")
     pinned = sandbox.connect(host, password=token, autocommit=True)
     others = [sandbox.connect(host, password=token, autocommit=True) for _ in range(2)]
+    in_transaction = sandbox.connect(host, password=token)  # not autocommit
     try:
         pinned.execute("SET search_path TO x")
         for conn in others:
             conn.execute("SELECT 1")
+        in_transaction.execute("SELECT 1")  # BEGIN; SELECT 1: the transaction stays open
         out = cli("sandbox", "flush", "--dir", str(sandbox.directory), "-o", "json")
         assert out.json()["metrics_published"] >= 1
         assert_documented("sandbox flush", out.json())
         pool = sandbox.pool(name)
-        expect = {"ClientConnections": 3, "DatabaseConnectionsCurrentlySessionPinned": 1,
+        expect = {"ClientConnections": 4, "DatabaseConnectionsCurrentlySessionPinned": 1,
                   "DatabaseConnections": pool["open"], "MaxDatabaseConnectionsAllowed": 5,
-                  "DatabaseConnectionsCurrentlyBorrowed": 1}
+                  "DatabaseConnectionsCurrentlyBorrowed": 2,
+                  "DatabaseConnectionsCurrentlyInTransaction": 1}
         for metric, value in expect.items():
             points = _statistics(sandbox, name, metric)
             assert points, metric
             assert max(p["Maximum"] for p in points) == value, (metric, points)
             assert points[0]["Unit"] == "Count"
-        assert pool["open"] >= 1
+        assert pool["open"] >= 2
         # per target too (dimension set 3)
         target = _statistics(sandbox, name, "DatabaseConnectionsCurrentlySessionPinned",
                              TargetGroup="default", Target=f"db:{sandbox.seeded['db_instance']}")
         assert target and max(p["Maximum"] for p in target) == 1
         received = _statistics(sandbox, name, "ClientConnectionsReceived", statistic="Sum")
-        assert sum(p["Sum"] for p in received) >= 3
+        assert sum(p["Sum"] for p in received) >= 4
+        queries = _statistics(sandbox, name, "QueryRequests", statistic="Sum")
+        assert sum(p["Sum"] for p in queries) >= 4
         latency = _statistics(sandbox, name, "DatabaseConnectionsBorrowLatency", "Average")
         assert latency and latency[0]["Unit"] == "Microseconds"
     finally:
-        for conn in [pinned, *others]:
+        for conn in [pinned, *others, in_transaction]:
             conn.close()
     cli("sandbox", "flush", "--dir", str(sandbox.directory))
     points = _statistics(sandbox, name, "ClientConnections", statistic="Minimum")

@@ -161,7 +161,7 @@ class Relay:
             self.extended = False
             self.syncs_since_exec += 1
             self.marks.append(_SYNC)
-            self._request()
+            self._request(query=False)
         elif kind == b"P":
             self.extended = True
             if not whole:
@@ -224,8 +224,9 @@ class Relay:
             self.marks.append(_SYNC)
             self._request()
 
-    def _request(self) -> None:
-        self.core.counters.query_requests += 1
+    def _request(self, query: bool = True) -> None:
+        if query:  # QueryRequests: Query, Execute, FunctionCall (a Sync is none)
+            self.core.counters.query_requests += 1
         if self.sent_at is None:
             self.sent_at = asyncio.get_running_loop().time()
 
@@ -296,6 +297,7 @@ class Relay:
     def _ready(self, conn: Any, status: bytes) -> None:
         """A ReadyForQuery: one request answered; maybe the end of the transaction."""
         conn.status = status
+        self.core.in_transaction = status != b"I"
         self.expected = max(0, self.expected - 1)
         while self.marks:
             if self.marks.popleft() == _SYNC:

@@ -260,8 +260,7 @@ class Emulator:
                     available=health.get("State") == "AVAILABLE",
                     connections=pool.open_count if pool else 0,
                     borrowed=len(pool.busy) if pool else 0,
-                    in_transaction=sum(1 for c in held if getattr(c.backend, "status", b"I")
-                                       != b"I"),
+                    in_transaction=sum(1 for c in held if c.in_transaction),
                     pinned=sum(1 for c in held if c.pinned is not None),
                     cap=pool.cap() if pool else 0,
                     requests=self.metrics.requests_since(pool) if pool else 0))

@@ -54,6 +54,7 @@ class SessionCore:
         self.backend: Any = None
         self.pinned: str | None = None  # the PIN_REASONS key
         self.authenticated = False
+        self.in_transaction = False  # the adapter's last word from the database
         self.tls = False
         self.counters = emulator.metrics.proxy(proxy.resource_id)
         self.last_request_end = asyncio.get_running_loop().time()
@@ -123,6 +124,7 @@ class SessionCore:
         if self.backend is None or self.pinned is not None:
             return
         conn, self.backend = self.backend, None
+        self.in_transaction = False
         self.pool.release(conn, events=self.events())
 
     def pin(self, reason: str, **values: Any) -> None:
