@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import ssl
 import struct
 from typing import TYPE_CHECKING, Any
@@ -174,6 +175,12 @@ class PgClientSession:
             if startup.code == pg.SSL_REQUEST:
                 if self.core.tls:
                     raise Refused("protocol_violation", "protocol", detail="SSLRequest over TLS")
+                if getattr(self.reader, "_buffer", b""):
+                    # bytes sent with the SSLRequest came in clear: never treat them as sent
+                    # over TLS (PostgreSQL's CVE-2021-23214 fix refuses them the same way)
+                    detail = "received unencrypted data after SSL request"
+                    self.log("protocol_violation", detail=detail)
+                    raise Refused("protocol_violation", "protocol", detail=detail)
                 self.writer.write(b"S")
                 await self.writer.drain()
                 await self.writer.start_tls(self.em.server_ssl, ssl_handshake_timeout=10)
@@ -300,8 +307,13 @@ class PgClientSession:
         salt = os.urandom(4)
         self.writer.write(pg.auth_request(pg.AUTH_MD5, salt))
         await self.writer.drain()
-        answer = (await self._password_message()).split(b"\x00", 1)[0].decode("utf-8", "replace")
+        raw = (await self._password_message()).split(b"\x00", 1)[0]
         tls = "on" if self.core.tls else "off"
+        if not re.fullmatch(rb"md5[0-9a-f]{32}", raw):  # malformed: refused, not compared
+            self.log("password_auth_failed", user=self.user, tls=tls,
+                     reason=PASSWORD_REASONS["protocol"])
+            raise Refused("unsupported_auth", user=self.user)
+        answer = raw.decode("ascii")
         if not check_md5(self.user, credential.password, salt, answer):
             self.log("password_auth_failed", user=self.user, tls=tls,
                      reason=PASSWORD_REASONS["wrong_password"])
