@@ -113,6 +113,9 @@ class Clusters:
                 members.append({"id": m.identifier, "address": address, "port": m.port,
                                 "writer": m.identifier == cluster.writer})
         motoext.set_cluster_members(self.account_id, self.region, identifier, members)
+        from rdsproxyctl.sandbox.emulator import routing
+
+        routing.changed()  # roles moved: sessions look their target up again
 
     # -- what the faults do ----------------------------------------------------------------------
     def find(self, identifier: str) -> aurora.AuroraCluster | None:

@@ -439,6 +439,6 @@ class Controller:
                 table.rate_limit = None
             elif fault.kind == "pool-exhausted":
                 for pool, conn in table.held:
-                    pool.release(conn, clean=True)
+                    pool.release(conn, reset=True)
                 table.held.clear()
         log.info("fault %s on %s cleared", fault.kind, fault.proxy)

@@ -20,6 +20,19 @@ from rdsproxyctl.sandbox.emulator.control import TargetView
 
 SERVING = ("AVAILABLE", "REGISTERING")
 
+_epoch = 0
+
+
+def changed() -> None:
+    """Target health or roles changed: sessions look their target up again at the next
+    borrow instead of reusing the one they resolved (a failover moves the writer)."""
+    global _epoch
+    _epoch += 1
+
+
+def epoch() -> int:
+    return _epoch
+
 
 class NoReaders(Exception):
     """A READ_ONLY endpoint whose proxy has no reader to route to."""
