@@ -69,16 +69,22 @@ def status_view(status: Any) -> View:
     ])
 
 
-def up_cmd(rt: Runtime, dir: DirOption = None) -> None:
+def up_cmd(rt: Runtime, dir: DirOption = None,
+           mysql: Annotated[bool, typer.Option(
+               "--mysql", help="Also start a MariaDB server (Debian's mariadb-server) and a "
+               "sandbox-mysql DB instance for MYSQL proxies; kept by later `up`s.")] = False,
+           ) -> None:
     """Start the sandbox, or whatever part of it is not running (safe to run twice).
 
-    Everything listens on loopback only.  As root, PostgreSQL runs as the system user
-    `rdsproxyctl-sandbox` (created when missing), since initdb refuses root.  --region
-    sets a new sandbox's region (default eu-west-1).  See docs/sandbox.md.
+    Everything listens on loopback only.  As root, PostgreSQL (and MariaDB) run as the
+    system user `rdsproxyctl-sandbox` (created when missing), since initdb refuses root.
+    --region sets a new sandbox's region (default eu-west-1).  See docs/sandbox.md.
 
     Examples:
 
       rdsproxyctl sandbox up
+
+      rdsproxyctl sandbox up --mysql     # MYSQL proxies on 127.0.0.N:3306, MariaDB behind
 
       rdsproxyctl sandbox up --dir /tmp/sandbox --region eu-central-1 -o json
     """
@@ -86,7 +92,7 @@ def up_cmd(rt: Runtime, dir: DirOption = None) -> None:
 
     directory = _dir(dir)
     with rt.renderer.status("starting the sandbox") as update:
-        status = manager.up(directory, region=rt.options.region, progress=update)
+        status = manager.up(directory, region=rt.options.region, mysql=mysql, progress=update)
     rt.renderer.emit(status_view(status))
     if not status.running:
         from rdsproxyctl.errors import CheckFailed

@@ -69,6 +69,43 @@ CLIENT: dict[str, ClientMessage] = {
 
 
 @dataclass(frozen=True)
+class MySQLClientMessage:
+    """An ERR packet: MySQL error code, SQLSTATE and text."""
+
+    code: int
+    sqlstate: str
+    text: str
+
+    def format(self, **values: object) -> str:
+        return self.text.format(**values)
+
+
+#: What MySQL clients see (ERR packets), keyed by cause: RDS Proxy's documented MySQL texts,
+#: verbatim, from "Troubleshooting for RDS Proxy", section "RDS Proxy for MySQL"
+#: (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy.troubleshooting.html).
+#: Every authentication failure (wrong password, refused IAM token, no secret for the user)
+#: is the one "Access denied" text; the proxy's log says why.
+MYSQL_CLIENT: dict[str, MySQLClientMessage] = {
+    "access_denied": MySQLClientMessage(
+        1045, "28000", "Access denied for user '{user}'@'%' (using password: YES)"),
+    "tls_required": MySQLClientMessage(3159, "HY000", "This RDS Proxy requires TLS connections."),
+    "borrow_timeout": MySQLClientMessage(
+        9501, "HY000", "Timed-out waiting to acquire database connection"),
+    "iam_rate_limited": MySQLClientMessage(
+        1040, "HY000", "IAM authentication rate limit exceeded"),
+    "connection_rate": MySQLClientMessage(
+        1040, "HY000", "Connections rate limit exceeded ({limit})"),
+    "max_client_connections": MySQLClientMessage(
+        1040, "HY000", "Number simultaneous connections exceeded ({limit})"),
+    "unknown_error": MySQLClientMessage(1105, "HY000", "Unknown error"),
+    "character_set_client": MySQLClientMessage(
+        1231, "42000", "Variable ''character_set_client'' can't be set to the value of {value}"),
+    # Not RDS Proxy texts: a client without protocol 4.1 or with a malformed packet.
+    "protocol_violation": MySQLClientMessage(1043, "08S01", "Bad handshake"),
+}
+
+
+@dataclass(frozen=True)
 class LogMessage:
     level: str
     text: str
@@ -144,6 +181,22 @@ LOG: dict[str, LogMessage] = {
     "borrow_timeout": LogMessage(
         "WARN", "Timed-out waiting to acquire database connection after {seconds} seconds "
         "(ConnectionBorrowTimeout). The pool has {open} of {cap} connections open."),
+    # pinning (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy-pinning.html;
+    # the line as RDS Proxy logs it, reasons from PINNING_REASONS)
+    "session_pinned": LogMessage(
+        "WARN", "The client session was pinned to the database connection [dbConnection={db}] "
+        "for the remainder of the session. The proxy can't reuse this connection until the "
+        "session ends. Reason: {reason}", True),
+    # MySQL client authentication (the PostgreSQL lines' shape, with MySQL's plugin names)
+    "mysql_password_auth_succeeded": LogMessage(
+        "INFO", 'Proxy authentication with MySQL native password authentication succeeded for '
+        'user "{user}" with TLS {tls}.'),
+    "mysql_password_auth_failed": LogMessage(
+        "WARN", 'Proxy authentication with MySQL native password authentication failed for '
+        'user "{user}" with TLS {tls}. Reason: {reason}'),
+    "mysql_iam_cleartext_without_tls": LogMessage(
+        "WARN", 'Proxy authentication with IAM authentication failed for user "{user}" with '
+        "TLS off. Reason: IAM authentication is allowed only with SSL connections.", True),
     # DebugLogging
     "debug_query": LogMessage("DEBUG", "The client sent the SQL statement: {sql}"),
     "debug_parse": LogMessage("DEBUG", "The client prepared the SQL statement: {sql}"),
@@ -172,6 +225,25 @@ IAM_REASONS: dict[str, str] = {
                  "provided.",
     "not_authorized": "User: {principal} is not authorized to perform: rds-db:connect on "
                       "resource: {resource}",
+}
+
+#: ``{reason}`` of ``session_pinned`` (MySQL family): the documented pinning conditions.
+#: The session-settings wording (with the statement's digest) is the documented one; the
+#: others are ours.
+PINNING_REASONS: dict[str, str] = {
+    "session_variable": "SQL changed session settings that the proxy doesn't track. Consider "
+                        "moving session configuration to the proxy's initialization query. "
+                        'Digest: "{digest}".',
+    "user_variable": "SQL changed session settings that the proxy doesn't track (a user "
+                     'variable was set). Digest: "{digest}".',
+    "table_lock": 'An explicit table lock was taken. Digest: "{digest}".',
+    "named_lock": 'A named lock was created with GET_LOCK. Digest: "{digest}".',
+    "temporary_table": 'A temporary table was created. Digest: "{digest}".',
+    "prepared_statement": "A prepared statement was detected.",
+    "statement_too_large": "The connection ran a SQL query which exceeded the 16384 byte "
+                           "limit.",
+    "session_command": "The client sent a command that changes the session state "
+                       "({command}).",
 }
 
 #: ``{reason}`` of ``password_auth_failed``.

@@ -49,6 +49,7 @@ from rdsproxyctl.sandbox.emulator.scram import ScramError, ScramServer, Verifier
 log = logging.getLogger("rdsproxyctl.sandbox")
 
 PROXY_PORT = 5432
+MYSQL_PORT = 3306
 #: Time allowed from TCP accept to the end of client authentication (PostgreSQL's
 #: authentication_timeout is 60 s).
 STARTUP_TIMEOUT = 30.0
@@ -94,15 +95,26 @@ class Emulator:
 
     # -- listeners ------------------------------------------------------------------------
     async def serve(self, address: str, sock: socket.socket) -> None:
-        async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await ClientSession(self, address, reader, writer).run()
+        """Listen on ``sock``: PostgreSQL sessions on 5432, MySQL sessions on 3306 (each
+        session ends at once when the proxy is of the other engine family)."""
+        port = sock.getsockname()[1]
 
-        self.servers[address] = await asyncio.start_server(accept, sock=sock, limit=READ_SIZE)
+        async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            if port == MYSQL_PORT:
+                from rdsproxyctl.sandbox.emulator.mysql.session import MySQLSession
+
+                await MySQLSession(self, address, reader, writer).run()
+            else:
+                await ClientSession(self, address, reader, writer).run()
+
+        key = address if port == PROXY_PORT else f"{address}:{port}"
+        self.servers[key] = await asyncio.start_server(accept, sock=sock, limit=READ_SIZE)
 
     async def close_address(self, address: str) -> None:
-        server = self.servers.pop(address, None)
-        if server is not None:
-            server.close()
+        for key in (address, f"{address}:{MYSQL_PORT}"):
+            server = self.servers.pop(key, None)
+            if server is not None:
+                server.close()
         for session in list(self.sessions.values()):
             if session.address == address:
                 session.kill("proxy_deleted")
@@ -134,7 +146,12 @@ class Emulator:
                               settings.max_idle_connections_percent,
                               float(settings.borrow_timeout), settings.init_query)
 
-            pool = TargetPool(f"{proxy.name}/{target.rds_resource_id}", endpoint, limits,
+            pool_class = TargetPool
+            if proxy.engine_family == "MYSQL":
+                from rdsproxyctl.sandbox.emulator.mysql.backend import MySQLTargetPool
+
+                pool_class = MySQLTargetPool
+            pool = pool_class(f"{proxy.name}/{target.rds_resource_id}", endpoint, limits,
                               on_event=self._pool_events(proxy))
             self.pools[key] = pool
         elif (pool.endpoint.host, pool.endpoint.port) != (endpoint.host, endpoint.port):
@@ -184,7 +201,9 @@ class Emulator:
         for (proxy_id, target), pool in self.pools.items():
             pools.append({"proxy_id": proxy_id, "proxy": self._proxy_name(proxy_id),
                           "target": target, **pool.stats()})
-        return {"listeners": sorted(self.servers), "sessions": len(self.sessions),
+        return {"listeners": sorted(k for k in self.servers if ":" not in k),
+                "mysql_listeners": sorted(k.split(":")[0] for k in self.servers if ":" in k),
+                "sessions": len(self.sessions),
                 "pools": pools}
 
     def verifier(self, password: str) -> Verifier:
@@ -596,6 +615,9 @@ class LoopbackAllocator:
     emulator: Emulator
     loop: asyncio.AbstractEventLoop
     port: int = PROXY_PORT
+    #: Also bound on each address: MySQL proxies listen on 3306 (a PostgreSQL proxy's
+    #: 3306, and a MySQL proxy's 5432, end each connection at once).
+    extra_ports: tuple[int, ...] = (MYSQL_PORT,)
     first: int = 2
     last: int = 254
     sockets: dict[str, socket.socket] = field(default_factory=dict)
@@ -607,31 +629,42 @@ class LoopbackAllocator:
             start = random.randrange(len(candidates))
             for n in candidates[start:] + candidates[:start]:
                 address = f"127.0.0.{n}"
-                if address in self.sockets:
+                if address in self.sockets or f"{address}:{MYSQL_PORT}" in self.sockets:
                     continue
                 # IPPROTO_TCP, not 0: asyncio turns Nagle off (TCP_NODELAY) only on sockets
                 # whose proto says TCP, and accepted sockets inherit it.  With proto 0 every
                 # small reply waited for the client's delayed ACK (40 ms a round trip).
-                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+                socks = []
                 try:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                    sock.bind((address, self.port))
-                    sock.listen(128)
-                    sock.setblocking(False)
+                    for port in (self.port, *self.extra_ports):
+                        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM,
+                                             socket.IPPROTO_TCP)
+                        socks.append(sock)
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                        sock.bind((address, port))
+                        sock.listen(128)
+                        sock.setblocking(False)
                 except OSError:
-                    sock.close()
+                    for sock in socks:
+                        sock.close()
                     continue
-                self.sockets[address] = sock
-                asyncio.run_coroutine_threadsafe(self.emulator.serve(address, sock), self.loop)
+                self.sockets[address] = socks[0]
+                for sock in socks[1:]:
+                    self.sockets[f"{address}:{sock.getsockname()[1]}"] = sock
+                for sock in socks:
+                    asyncio.run_coroutine_threadsafe(self.emulator.serve(address, sock),
+                                                     self.loop)
                 return address
         return None
 
     def release(self, address: str) -> None:
         with self._lock:
-            sock = self.sockets.pop(address, None)
-        if sock is not None:
+            socks = [s for s in (self.sockets.pop(address, None),
+                                 *(self.sockets.pop(f"{address}:{p}", None)
+                                   for p in self.extra_ports)) if s is not None]
+        if socks:
             fut = asyncio.run_coroutine_threadsafe(self.emulator.close_address(address), self.loop)
-            fut.add_done_callback(lambda _f: sock.close())
+            fut.add_done_callback(lambda _f: [s.close() for s in socks])
 
     def close_all(self) -> None:
         with self._lock:

@@ -1,0 +1,435 @@
+"""One MySQL client session on a MYSQL proxy (``127.0.0.N:3306``), from accept to close.
+
+Connection phase: the proxy's HandshakeV10 (protocol 4.1, TLS offered), the client's
+SSLRequest answered with TLS, then its HandshakeResponse41.  Checks as RDS Proxy makes
+them, against the proxy's settings as of now: RequireTLS without TLS -> ERROR 3159; the
+auth entry whose secret's ``username`` is the client's user decides how it logs in:
+
+* ``IAMAuth: REQUIRED`` (or DefaultAuthScheme IAM_AUTH): over TLS only, the client is
+  switched to ``mysql_clear_password`` and sends its IAM token, checked as for PostgreSQL
+  (port 3306);
+* otherwise ClientPasswordAuthType: ``MYSQL_NATIVE_PASSWORD`` (the default) or
+  ``MYSQL_CACHING_SHA2_PASSWORD`` (fast path, the scramble of the secret's password).
+
+Any refusal is ``ERROR 1045 (28000): Access denied for user 'U'@'%' (using password: YES)``
+with the reason in the proxy's log.
+
+Command phase: transaction multiplexing.  A database connection is borrowed from the
+target's pool at the first command that needs one and returned after the response whose
+status flags say no transaction is open (SERVER_STATUS_IN_TRANS clear, no more results),
+unless the session is pinned (:mod:`.pinning`); tracked settings (SET NAMES, autocommit,
+sql_mode ..., USE) are re-applied to each connection borrowed.  Once pinned, the session
+keeps its connection and bytes are relayed unchanged until the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import random
+import ssl
+from typing import Any
+
+from rdsproxyctl.sandbox.emulator import iamtoken
+from rdsproxyctl.sandbox.emulator.control import Credential, ProxyView, TargetView
+from rdsproxyctl.sandbox.emulator.messages import (
+    CLOSE_REASONS,
+    IAM_REASONS,
+    MYSQL_CLIENT,
+    PASSWORD_REASONS,
+    PINNING_REASONS,
+)
+from rdsproxyctl.sandbox.emulator.mysql import packets as my
+from rdsproxyctl.sandbox.emulator.mysql.backend import MySQLBackend, nonce
+from rdsproxyctl.sandbox.emulator.mysql.pinning import digest, judge
+from rdsproxyctl.sandbox.emulator.pool import BackendError, BorrowTimeout, PoolKey, TargetPool
+
+log = logging.getLogger("rdsproxyctl.sandbox")
+
+MYSQL_PORT = 3306
+STARTUP_TIMEOUT = 30.0
+READ_SIZE = 1 << 16
+#: What the proxy says it is (RDS Proxy answers for the database it fronts).
+SERVER_VERSION = "8.0.36-rds-proxy-emulator"
+NATIVE = "MYSQL_NATIVE_PASSWORD"
+CACHING_SHA2 = "MYSQL_CACHING_SHA2_PASSWORD"
+EXCLUDE_VARIABLE_SETS = "EXCLUDE_VARIABLE_SETS"
+_QUIT_PACKET = my.frame(0, bytes([my.COM_QUIT]))
+#: Commands whose effect on the session the proxy can't carry to another connection.
+_SESSION_COMMANDS = {my.COM_CHANGE_USER: "COM_CHANGE_USER", my.COM_SET_OPTION: "COM_SET_OPTION"}
+
+
+class _Refused(Exception):
+    def __init__(self, key: str, close: str = "auth_failed", **values: Any) -> None:
+        super().__init__(key)
+        self.key, self.close, self.values = key, close, values
+
+
+class MySQLSession:
+    def __init__(self, emulator: Any, address: str, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter) -> None:
+        self.em = emulator
+        self.address = address
+        self.reader = reader
+        self.writer = writer
+        self.id = random.randrange(10_000_000, 99_999_999)
+        self.tls = False
+        self.seq = 0
+        self.proxy: ProxyView | None = None
+        self.user = ""
+        self.database = ""  # the pool key's database (from the handshake)
+        self.current_database = ""  # after USE / COM_INIT_DB
+        self.tracked: dict[str, str] = {}
+        self.credential: Credential | None = None
+        self.backend: MySQLBackend | None = None
+        self.pool: TargetPool | None = None
+        self.pinned = False
+        self.in_flight = False
+        self.flags = my.STATUS_AUTOCOMMIT
+        self.task: asyncio.Task[Any] | None = None
+        self.kill_reason: str | None = None
+        peer = writer.get_extra_info("peername") or ("?", 0)
+        self.peer = f"{peer[0]}:{peer[1]}"
+
+    # -- logging -------------------------------------------------------------------------------
+    def log(self, key: str, **values: Any) -> None:
+        if self.proxy is not None:
+            self.em.shipper.emit(self.proxy.name, self.proxy.resource_id, key,
+                                 endpoint=self.proxy.endpoint_name, client=self.id, **values)
+
+    def kill(self, reason: str) -> None:
+        self.kill_reason = reason
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+
+    def _events(self, quiet: bool = False) -> Any:
+        """The pool's event sink for this session; ``quiet``: without the per-transaction
+        "released to the pool" line (multiplexing returns connections all the time)."""
+        assert self.proxy is not None
+        sink = self.em._pool_events(self.proxy, self.id, self.proxy.endpoint_name)
+        if not quiet:
+            return sink
+
+        def quiet_sink(event: str, conn: Any, values: dict[str, Any]) -> None:
+            if event != "released":
+                sink(event, conn, values)
+
+        return quiet_sink
+
+    # -- the session ------------------------------------------------------------------------------
+    async def run(self) -> None:
+        self.task = asyncio.current_task()
+        close = "eof"
+        self.em.sessions[-self.id] = self
+        try:
+            self.proxy = self.em.control.proxy_at(self.address)
+            if self.proxy is None or self.proxy.engine_family != "MYSQL":
+                return
+            self.log("client_connected", address=self.peer)
+            await asyncio.wait_for(self._handshake(), STARTUP_TIMEOUT)
+            close = await self._commands()
+        except _Refused as refused:
+            message = MYSQL_CLIENT[refused.key]
+            await self._send_error(message.code, message.sqlstate,
+                                   message.format(**refused.values))
+            close = refused.close
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.TimeoutError,
+                ssl.SSLError, OSError, my.ProtocolError):
+            close = "eof"
+        except asyncio.CancelledError:
+            close = self.kill_reason or "shutdown"
+        except Exception:  # noqa: BLE001 - one session must never take the proxy down
+            log.exception("MySQL client session %s failed", self.id)
+            close = "error"
+        finally:
+            self._finish(close)
+
+    def _finish(self, reason: str) -> None:
+        self.em.sessions.pop(-self.id, None)
+        if self.backend is not None and self.pool is not None:
+            clean = not self.in_flight and (not self.pinned or reason == "terminate")
+            self.pool.release(self.backend, clean=clean, events=self._events())
+            self.backend = None
+        if self.proxy is not None and self.user:
+            if reason == "idle":
+                self.log("client_idle_timeout", seconds=self.proxy.idle_client_timeout)
+            else:
+                self.log("client_closed", reason=CLOSE_REASONS.get(reason, reason))
+        with contextlib.suppress(Exception):
+            self.writer.close()
+
+    async def _send(self, payload: bytes) -> None:
+        self.writer.write(my.frame(self.seq, payload))
+        self.seq += 1
+        await self.writer.drain()
+
+    async def _send_error(self, code: int, sqlstate: str, text: str) -> None:
+        with contextlib.suppress(Exception):
+            self.writer.write(my.frame(self.seq, my.err(code, sqlstate, text)))
+            await asyncio.wait_for(self.writer.drain(), 5)
+
+    async def _read(self, limit: int = my.MAX_AUTH_PACKET) -> my.Packet:
+        packet = await my.read_packet(self.reader, limit)
+        self.seq = packet.seq + 1
+        return packet
+
+    # -- connection phase ----------------------------------------------------------------------------
+    async def _handshake(self) -> None:
+        scramble = nonce()
+        greeting = my.Greeting(SERVER_VERSION, self.id & 0x7FFFFFFF, scramble,
+                               my.PROXY_CAPABILITIES)
+        self.writer.write(my.frame(0, greeting.encode()))
+        await self.writer.drain()
+        try:
+            response = my.HandshakeResponse.decode((await self._read()).payload)
+            if response.ssl_only:
+                await self.writer.start_tls(self.em.server_ssl, ssl_handshake_timeout=10)
+                self.tls = True
+                response = my.HandshakeResponse.decode((await self._read()).payload)
+                if response.ssl_only:
+                    raise my.ProtocolError("a second SSL request")
+        except my.ProtocolError as exc:
+            self.user = self.user or "?"
+            self.log("protocol_violation", detail=str(exc))
+            raise _Refused("protocol_violation", "protocol") from None
+        self.user = response.user or "?"
+        self.database = self.current_database = response.database or ""
+        proxy = self.em.control.proxy_at(self.address)  # settings as of now
+        if proxy is None:
+            raise ConnectionError("proxy gone")
+        self.proxy = proxy
+        if proxy.require_tls and not self.tls:
+            self.log("tls_required")
+            raise _Refused("tls_required")
+        if not response.user:
+            raise _Refused("access_denied", user="")
+        if proxy.end_to_end_iam:
+            await self._iam(proxy, response)
+        else:
+            report = self.em.control.credentials(proxy)
+            for key, values in report.problems:
+                self.log(key, **values)
+            credential = report.credentials.get(self.user)
+            if credential is None:
+                self.log("no_credentials", user=self.user)
+                raise _Refused("access_denied", user=self.user)
+            if credential.entry.iam_auth in ("REQUIRED", "ENABLED"):
+                await self._iam(proxy, response)
+            else:
+                await self._password(credential, response, scramble)
+            self.credential = credential
+        await self._send(my.ok(self.flags))
+
+    async def _iam(self, proxy: ProxyView, response: my.HandshakeResponse) -> None:
+        if not self.tls:
+            self.log("mysql_iam_cleartext_without_tls", user=self.user)
+            raise _Refused("access_denied", user=self.user)
+        if response.plugin == "mysql_clear_password" and response.auth_response:
+            answer = response.auth_response
+        else:
+            await self._send(my.auth_switch("mysql_clear_password", b""))
+            answer = (await self._read()).payload
+        token = answer.split(b"\x00", 1)[0].decode("utf-8", "replace")
+        control = self.em.control
+        try:
+            _, key = iamtoken.verify(token, user=self.user, host=proxy.address, port=MYSQL_PORT,
+                                     region=proxy.region, lookup=control.signing_key)
+            resource = control.dbuser_arn(proxy, self.user)
+            if control.decision(key.principal_arn, "rds-db:connect", resource) != "allowed":
+                raise iamtoken.TokenRejected("not_authorized", principal=key.principal_arn,
+                                             resource=resource)
+        except iamtoken.TokenRejected as rejected:
+            reason = IAM_REASONS[rejected.reason].format(**rejected.values)
+            self.log("iam_auth_failed", user=self.user, reason=reason)
+            raise _Refused("access_denied", user=self.user) from None
+        self.log("iam_auth_succeeded", user=self.user)
+
+    async def _password(self, credential: Credential, response: my.HandshakeResponse,
+                        scramble: bytes) -> None:
+        kind = credential.entry.client_password_auth_type
+        plugin = "caching_sha2_password" if kind == CACHING_SHA2 else "mysql_native_password"
+        expected = (my.sha2_scramble if plugin == "caching_sha2_password"
+                    else my.native_scramble)
+        if response.plugin == plugin or (not response.plugin and plugin == "mysql_native_password"):
+            answer = response.auth_response
+        else:
+            scramble = nonce()
+            await self._send(my.auth_switch(plugin, scramble + b"\x00"))
+            answer = (await self._read()).payload
+        tls = "on" if self.tls else "off"
+        if not hmac.compare_digest(answer, expected(credential.password.encode(), scramble)):
+            self.log("mysql_password_auth_failed", user=self.user, tls=tls,
+                     reason=PASSWORD_REASONS["wrong_password"])
+            raise _Refused("access_denied", user=self.user)
+        if plugin == "caching_sha2_password":
+            await self._send(b"\x01\x03")  # fast authentication succeeded
+        self.log("mysql_password_auth_succeeded", user=self.user, tls=tls)
+
+    # -- command phase -------------------------------------------------------------------------------
+    def _idle_timeout(self) -> float:
+        proxy = self.em.control.proxy_at(self.address) or self.proxy
+        assert proxy is not None
+        return float(proxy.idle_client_timeout)
+
+    def _exclude_variable_sets(self) -> bool:
+        assert self.proxy is not None
+        return EXCLUDE_VARIABLE_SETS in self.em.control.session_pinning_filters(self.proxy.name)
+
+    async def _commands(self) -> str:
+        while True:
+            try:
+                packet = await asyncio.wait_for(my.read_packet(self.reader),
+                                                self._idle_timeout())
+            except asyncio.TimeoutError:
+                return "idle"
+            self.seq = packet.seq + 1
+            payload = packet.payload
+            if not payload:
+                raise my.ProtocolError("empty command")
+            command = payload[0]
+            if command == my.COM_QUIT:
+                return "terminate"
+            if command == my.COM_PING and self.backend is None:
+                await self._send(my.ok(self.flags))
+                continue
+            pin: str | None = None
+            sql = ""
+            verdict = None
+            if command == my.COM_QUERY:
+                sql = payload[1:].decode("utf-8", "replace")
+                if self.proxy is not None and self.proxy.debug_logging:
+                    self.log("debug_query", sql=sql[:4096])
+                verdict = judge(sql, exclude_variable_sets=self._exclude_variable_sets())
+                pin = verdict.pin
+            elif command == my.COM_STMT_PREPARE:
+                pin = "prepared_statement"
+            elif command in _SESSION_COMMANDS or command > my.COM_STMT_PREPARE:
+                pin = "session_command"
+            if not await self._ensure_backend():
+                continue
+            conn = self.backend
+            assert conn is not None
+            if pin is not None:
+                self.pinned = True
+                self.log("session_pinned", db=conn.id, reason=PINNING_REASONS[pin].format(
+                    digest=digest(sql), command=_SESSION_COMMANDS.get(command, hex(command))))
+                conn.writer.write(packet.raw)
+                return await self._relay_raw()
+            scanner = my.ResponseScanner(command)
+            self.in_flight = True
+            conn.writer.write(packet.raw)
+            await conn.writer.drain()
+            while True:
+                answer = await my.read_packet(conn.reader)
+                self.writer.write(answer.raw)
+                if scanner.feed(answer.payload):
+                    break
+                if self.writer.transport.get_write_buffer_size() > READ_SIZE:
+                    await self.writer.drain()
+            await self.writer.drain()
+            self.in_flight = False
+            conn.note_status(scanner.status)
+            if scanner.status is not None:
+                self.flags = scanner.status
+            if scanner.error is None:
+                if verdict is not None:
+                    self.tracked.update(verdict.tracked)
+                    if verdict.database:
+                        self.current_database = verdict.database
+                if command == my.COM_INIT_DB:
+                    self.current_database = payload[1:].decode("utf-8", "replace")
+            conn.database = self.current_database
+            if conn.status == b"I" and not self.pinned and self.pool is not None:
+                self.pool.release(conn, clean=True, events=self._events(quiet=True))
+                self.backend = None
+
+    async def _ensure_backend(self) -> bool:
+        """Borrow a database connection (and re-apply the tracked settings) unless the session
+        holds one; False when it couldn't (the client got the error)."""
+        if self.backend is not None:
+            return True
+        proxy = self.proxy
+        assert proxy is not None
+        loop = asyncio.get_running_loop()
+        settings = self.em.control.pool_settings(proxy.name)
+        timeout = float(settings.borrow_timeout if settings else 0)
+        try:
+            target = await self._target(proxy, loop.time() + timeout)
+            self.pool = self.em.pool_for(proxy, target)
+            password = self.credential.password if self.credential is not None else None
+            self.backend = await self.pool.acquire(PoolKey(self.user, self.database), password,
+                                                   events=self._events())
+        except BorrowTimeout as exc:
+            self.log("borrow_timeout", seconds=int(timeout), open=exc.open_count, cap=exc.cap)
+            message = MYSQL_CLIENT["borrow_timeout"]
+            await self._reply_error(message.code, message.sqlstate, message.text)
+            return False
+        except BackendError as exc:
+            code = int(exc.fields.get("code", 1105))
+            await self._reply_error(code, exc.fields.get("C", "HY000"), exc.message)
+            return False
+        conn = self.backend
+        try:
+            if self.current_database and self.current_database != conn.database:
+                error = await conn.command(my.COM_INIT_DB, self.current_database.encode())
+                if error is None:
+                    conn.database = self.current_database
+            if self.tracked:
+                await conn.query("SET " + ", ".join(self.tracked.values()))
+        except (OSError, asyncio.IncompleteReadError, my.ProtocolError):
+            self.pool.release(conn, clean=False, events=self._events())
+            self.backend = None
+            raise
+        return True
+
+    async def _reply_error(self, code: int, sqlstate: str, text: str) -> None:
+        await self._send(my.err(code, sqlstate, text))
+
+    async def _target(self, proxy: ProxyView, deadline: float) -> TargetView:
+        loop = asyncio.get_running_loop()
+        while True:
+            usable = [t for t in self.em.control.targets(proxy.name) if t.type == "RDS_INSTANCE"]
+            if usable:
+                return next((t for t in usable if t.role == "READ_WRITE"), usable[0])
+            if loop.time() >= deadline:
+                raise BorrowTimeout(0, 0, 0, None)
+            await asyncio.sleep(0.25)
+
+    async def _relay_raw(self) -> str:
+        """Pinned: bytes both ways, unchanged, until one side leaves."""
+        conn = self.backend
+        assert conn is not None
+        self.in_flight = True
+
+        async def up() -> str:
+            while True:
+                data = await self.reader.read(READ_SIZE)
+                if not data:
+                    return "eof"
+                if data == _QUIT_PACKET:
+                    self.in_flight = False
+                    return "terminate"
+                conn.writer.write(data)
+                await conn.writer.drain()
+
+        async def down() -> str:
+            while True:
+                data = await conn.reader.read(READ_SIZE)
+                if not data:
+                    return "backend_closed"
+                self.writer.write(data)
+                await self.writer.drain()
+
+        tasks = [asyncio.ensure_future(up()), asyncio.ensure_future(down())]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            return next(iter(done)).result()
+        except (ConnectionError, OSError, ssl.SSLError):
+            return "eof"
