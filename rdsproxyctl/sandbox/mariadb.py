@@ -119,7 +119,6 @@ def create(sandbox_dir: Path, *, superuser_password: str, app_user: str, app_pas
         f"CREATE USER IF NOT EXISTS {_quote(app_user)}@'%' IDENTIFIED BY {_quote(app_password)};",
         f"ALTER USER {_quote(app_user)}@'%' IDENTIFIED BY {_quote(app_password)};",
         f"GRANT ALL PRIVILEGES ON {db}.* TO {_quote(app_user)}@'%';",
-        "GRANT PROCESS ON *.* TO " + _quote(app_user) + "@'%';",
         "",
     ])
     fd = os.open(server.init_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

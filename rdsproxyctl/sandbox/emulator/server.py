@@ -87,7 +87,7 @@ class Emulator:
         self.shipper = shipper
         self.server_ssl = server_ssl
         self.backend_ssl = backend_ssl
-        self.servers: dict[str, asyncio.base_events.Server] = {}
+        self.servers: dict[str, Any] = {}  # address (PostgreSQL) or address:3306 -> .close()
         self.sessions: dict[int, ClientSession] = {}
         self.pools: dict[tuple[str, str], TargetPool] = {}
         self.verifiers: dict[str, Verifier] = {}
@@ -98,17 +98,16 @@ class Emulator:
         """Listen on ``sock``: PostgreSQL sessions on 5432, MySQL sessions on 3306 (each
         session ends at once when the proxy is of the other engine family)."""
         port = sock.getsockname()[1]
+        if port == MYSQL_PORT:
+            from rdsproxyctl.sandbox.emulator.mysql.session import serve_mysql
+
+            self.servers[f"{address}:{port}"] = serve_mysql(self, address, sock)
+            return
 
         async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            if port == MYSQL_PORT:
-                from rdsproxyctl.sandbox.emulator.mysql.session import MySQLSession
+            await ClientSession(self, address, reader, writer).run()
 
-                await MySQLSession(self, address, reader, writer).run()
-            else:
-                await ClientSession(self, address, reader, writer).run()
-
-        key = address if port == PROXY_PORT else f"{address}:{port}"
-        self.servers[key] = await asyncio.start_server(accept, sock=sock, limit=READ_SIZE)
+        self.servers[address] = await asyncio.start_server(accept, sock=sock, limit=READ_SIZE)
 
     async def close_address(self, address: str) -> None:
         for key in (address, f"{address}:{MYSQL_PORT}"):

@@ -29,6 +29,7 @@ import contextlib
 import hmac
 import logging
 import random
+import socket
 import ssl
 from typing import Any
 
@@ -67,13 +68,45 @@ class _Refused(Exception):
         self.key, self.close, self.values = key, close, values
 
 
+class _Listener:
+    """Accepts MySQL clients on one address.  Not ``asyncio.start_server``: a MySQL client
+    sends its TLS ClientHello right behind its SSLRequest, without waiting for an answer,
+    and a stream would have read it into its buffer before TLS could start.  Until TLS,
+    the session reads the socket itself, exactly as many bytes as each packet has."""
+
+    def __init__(self, emulator: Any, address: str, sock: socket.socket) -> None:
+        self.task = asyncio.get_running_loop().create_task(self._accept(emulator, address, sock))
+        self.sessions: set[asyncio.Task[Any]] = set()
+
+    async def _accept(self, emulator: Any, address: str, sock: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                conn, _ = await loop.sock_accept(sock)
+            except OSError:
+                await asyncio.sleep(0.05)
+                continue
+            conn.setblocking(False)
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            task = loop.create_task(MySQLSession(emulator, address, conn).run())
+            self.sessions.add(task)
+            task.add_done_callback(self.sessions.discard)
+
+    def close(self) -> None:
+        self.task.cancel()
+
+
+def serve_mysql(emulator: Any, address: str, sock: socket.socket) -> _Listener:
+    return _Listener(emulator, address, sock)
+
+
 class MySQLSession:
-    def __init__(self, emulator: Any, address: str, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter) -> None:
+    def __init__(self, emulator: Any, address: str, sock: socket.socket) -> None:
         self.em = emulator
         self.address = address
-        self.reader = reader
-        self.writer = writer
+        self.sock = sock
+        self.reader: asyncio.StreamReader | None = None  # once the connection phase is done
+        self.writer: Any = None
         self.id = random.randrange(10_000_000, 99_999_999)
         self.tls = False
         self.seq = 0
@@ -90,7 +123,10 @@ class MySQLSession:
         self.flags = my.STATUS_AUTOCOMMIT
         self.task: asyncio.Task[Any] | None = None
         self.kill_reason: str | None = None
-        peer = writer.get_extra_info("peername") or ("?", 0)
+        try:
+            peer = sock.getpeername()
+        except OSError:
+            peer = ("?", 0)
         self.peer = f"{peer[0]}:{peer[1]}"
 
     # -- logging -------------------------------------------------------------------------------
@@ -158,38 +194,79 @@ class MySQLSession:
             else:
                 self.log("client_closed", reason=CLOSE_REASONS.get(reason, reason))
         with contextlib.suppress(Exception):
-            self.writer.close()
+            if self.writer is not None:
+                self.writer.close()
+            else:
+                self.sock.close()
 
     async def _send(self, payload: bytes) -> None:
-        self.writer.write(my.frame(self.seq, payload))
+        data = my.frame(self.seq, payload)
         self.seq += 1
-        await self.writer.drain()
+        if self.writer is None:
+            await asyncio.get_running_loop().sock_sendall(self.sock, data)
+        else:
+            self.writer.write(data)
+            await self.writer.drain()
 
     async def _send_error(self, code: int, sqlstate: str, text: str) -> None:
         with contextlib.suppress(Exception):
-            self.writer.write(my.frame(self.seq, my.err(code, sqlstate, text)))
-            await asyncio.wait_for(self.writer.drain(), 5)
+            await asyncio.wait_for(self._send(my.err(code, sqlstate, text)), 5)
 
     async def _read(self, limit: int = my.MAX_AUTH_PACKET) -> my.Packet:
-        packet = await my.read_packet(self.reader, limit)
+        if self.reader is None:
+            packet = await self._read_raw(limit)
+        else:
+            packet = await my.read_packet(self.reader, limit)
         self.seq = packet.seq + 1
         return packet
+
+    async def _recv_exactly(self, n: int) -> bytes:
+        loop = asyncio.get_running_loop()
+        data = bytearray()
+        while len(data) < n:
+            chunk = await loop.sock_recv(self.sock, n - len(data))
+            if not chunk:
+                raise asyncio.IncompleteReadError(bytes(data), n)
+            data += chunk
+        return bytes(data)
+
+    async def _read_raw(self, limit: int) -> my.Packet:
+        """One packet straight from the socket, reading no byte beyond it."""
+        header = await self._recv_exactly(4)
+        length = int.from_bytes(header[:3], "little")
+        if length > limit or length >= my.MAX_CHUNK:
+            raise my.ProtocolError(f"packet of more than {limit} bytes")
+        body = await self._recv_exactly(length)
+        return my.Packet(header[3], body, header + body)
+
+    async def _streams(self, tls: bool) -> None:
+        """Hand the socket to asyncio streams (with TLS: after the server-side handshake)."""
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=READ_SIZE, loop=loop)
+        protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+        kwargs: dict[str, Any] = {"ssl": self.em.server_ssl, "ssl_handshake_timeout": 10} \
+            if tls else {}
+        transport, _ = await loop.connect_accepted_socket(lambda: protocol, self.sock, **kwargs)
+        self.reader = reader
+        self.writer = asyncio.StreamWriter(transport, protocol, reader, loop)
 
     # -- connection phase ----------------------------------------------------------------------------
     async def _handshake(self) -> None:
         scramble = nonce()
         greeting = my.Greeting(SERVER_VERSION, self.id & 0x7FFFFFFF, scramble,
                                my.PROXY_CAPABILITIES)
-        self.writer.write(my.frame(0, greeting.encode()))
-        await self.writer.drain()
+        self.seq = 0
+        await self._send(greeting.encode())
         try:
             response = my.HandshakeResponse.decode((await self._read()).payload)
             if response.ssl_only:
-                await self.writer.start_tls(self.em.server_ssl, ssl_handshake_timeout=10)
+                await self._streams(tls=True)
                 self.tls = True
                 response = my.HandshakeResponse.decode((await self._read()).payload)
                 if response.ssl_only:
                     raise my.ProtocolError("a second SSL request")
+            else:
+                await self._streams(tls=False)
         except my.ProtocolError as exc:
             self.user = self.user or "?"
             self.log("protocol_violation", detail=str(exc))
