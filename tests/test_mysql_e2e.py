@@ -214,10 +214,23 @@ def test_tracked_settings_follow_the_session_across_connections(sandbox):
 def test_logs_classify_tags_every_mysql_line(sandbox, sandbox_cli, iam_proxy):
     """Every line the MySQL proxies wrote (the emulator's wording, an independent
     description) gets a signature from the catalog."""
-    lines = []
-    for name in ("m-iam", "m-native", "m-mux", "m-pin-default"):
-        lines += sandbox.log_lines(name, count=1, timeout=2)
-    assert len(lines) > 10
+    import pymysql
+
+    host = sandbox.make_proxy("m-classify", engine="MYSQL", iam="DISABLED")["Endpoint"]
+    with sandbox.mysql(host, password=sandbox.app_password) as conn, conn.cursor() as cur:
+        cur.execute("SELECT GET_LOCK('m-classify', 1)")  # pinned: a named lock
+    for password in ("wrong", None):
+        with pytest.raises(pymysql.err.OperationalError):
+            if password is None:  # no TLS against RequireTLS
+                pymysql.connect(host=host, port=3306, user="app", password="x",
+                                ssl_disabled=True, connect_timeout=5)
+            else:
+                sandbox.mysql(host, password=password)
+    with pytest.raises(pymysql.err.OperationalError):
+        sandbox.mysql(iam_proxy, password=token(sandbox, iam_proxy, "nobody"))
+    lines = sandbox.log_lines("m-classify", count=12, timeout=5)
+    lines += sandbox.log_lines("m-iam", count=1, timeout=2)
+    assert len(lines) > 12
     path = sandbox.directory / "mysql-lines.log"
     path.write_text("\n".join(lines) + "\n")
     out = sandbox_cli("logs", "classify", str(path), "--all", "-o", "json", code=None)
