@@ -274,3 +274,19 @@ def test_target_health_and_pool_snapshot(sandbox, iam_proxy):
     while not sandbox.pool("m-iam") and time.monotonic() < deadline:
         time.sleep(0.1)
     assert sandbox.pool("m-iam")["max_connections"] == 100
+
+
+def test_demo_engine_mysql(sandbox, cli):
+    sandbox.require_mysql()
+    out = cli("sandbox", "demo", "--engine", "mysql", "--dir", str(sandbox.directory), "-o",
+              "json")
+    data = json.loads(out.stdout)
+    assert data["proxy_name"] == "sandbox-demo-mysql" and data["port"] == 3306
+    assert data["connect"]["ok"] is True and data["connect"]["engine"] == "mysql"
+    assert data["proxy"]["proxy"]["engine_family"] == "MYSQL"
+    assert data["diagnose"]["counts"]["FAIL"] == 0
+    assert any("IAM authentication succeeded" in line for line in data["log_lines"])
+    assert "PyMySQL over verify-full TLS" in out.stderr
+    bad = cli("sandbox", "demo", "--engine", "sqlserver", "--dir", str(sandbox.directory),
+              code=2)
+    assert "postgresql or mysql" in bad.stderr

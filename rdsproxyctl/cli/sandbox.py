@@ -179,10 +179,13 @@ def env_cmd(rt: Runtime, dir: DirOption = None) -> None:
 LOG_COLUMNS = [Column("line", "LOG LINE")]
 
 
-def demo_cmd(rt: Runtime, dir: DirOption = None) -> None:
+def demo_cmd(rt: Runtime, dir: DirOption = None,
+             engine: Annotated[str, typer.Option(
+                 "--engine", help="Engine family: postgresql, or mysql (a MYSQL proxy on the "
+                 "sandbox's MariaDB, started if needed).")] = "postgresql") -> None:
     """Run the main job end to end on the sandbox, showing each step.
 
-    Starts the sandbox if needed, creates a proxy (POSTGRESQL, RequireTLS, IAM
+    Starts the sandbox if needed, creates a proxy (POSTGRESQL or MYSQL, RequireTLS, IAM
     REQUIRED, idle timeout 1800 s, 75% of max_connections) with the database as its
     target and waits for it, connects with an IAM token over verify-full TLS and runs a
     query, shows the proxy, diagnoses it, and prints its recent log lines.
@@ -190,6 +193,8 @@ def demo_cmd(rt: Runtime, dir: DirOption = None) -> None:
     Examples:
 
       rdsproxyctl sandbox demo
+
+      rdsproxyctl sandbox demo --engine mysql
 
       rdsproxyctl sandbox demo -o json | jq .connect
     """
@@ -208,13 +213,19 @@ def demo_cmd(rt: Runtime, dir: DirOption = None) -> None:
             message = f"[{count[0]}] {message}"
         rt.renderer.info(message)
 
-    result = demo.run(directory, step, debug=rt.options.debug)
+    engine = engine.lower()
+    if engine not in demo.ENGINES:
+        from rdsproxyctl.errors import UsageError
+
+        raise UsageError(f"--engine {engine}: the demo runs postgresql or mysql")
+    result = demo.run(directory, step, debug=rt.options.debug, engine=engine)
     data = to_jsonable({k: v for k, v in vars(result).items() if k != "details"})
     data["proxy"] = to_jsonable(result.details)
     smoke = result.connect
     rt.renderer.success(
         f"connected through {smoke.host}:{smoke.port} as {smoke.current_user} to "
-        f"{smoke.database} (PostgreSQL {smoke.server_version}) in {smoke.total_seconds:.3f} s; "
+        f"{smoke.database} ({'MySQL' if smoke.engine == 'mysql' else 'PostgreSQL'} "
+        f"{smoke.server_version}) in {smoke.total_seconds:.3f} s; "
         f"diagnose: {result.diagnose.worst}")
     if rt.output is OutputFormat.json:
         rt.renderer.write_json(data)
