@@ -626,35 +626,47 @@ class LoopbackAllocator:
         with self._lock:
             candidates = list(range(self.first, self.last + 1))
             start = random.randrange(len(candidates))
-            for n in candidates[start:] + candidates[:start]:
-                address = f"127.0.0.{n}"
-                if address in self.sockets or f"{address}:{MYSQL_PORT}" in self.sockets:
-                    continue
+            order = candidates[start:] + candidates[:start]
+            # Both ports if possible; else 5432 alone (something on the machine holds
+            # 0.0.0.0:3306, a system MySQL: MYSQL proxies then get no listener, the others
+            # still work).
+            for ports in ((self.port, *self.extra_ports), (self.port,)):
+                for n in order:
+                    address = f"127.0.0.{n}"
+                    if address in self.sockets or f"{address}:{MYSQL_PORT}" in self.sockets:
+                        continue
+                    socks = self._bind(address, ports)
+                    if not socks:
+                        continue
+                    self.sockets[address] = socks[0]
+                    for sock in socks[1:]:
+                        self.sockets[f"{address}:{sock.getsockname()[1]}"] = sock
+                    for sock in socks:
+                        asyncio.run_coroutine_threadsafe(self.emulator.serve(address, sock),
+                                                         self.loop)
+                    return address
+        return None
+
+    @staticmethod
+    def _bind(address: str, ports: tuple[int, ...]) -> list[socket.socket]:
+        """Listening sockets on ``address`` for every port, or none."""
+        socks: list[socket.socket] = []
+        try:
+            for port in ports:
                 # IPPROTO_TCP, not 0: asyncio turns Nagle off (TCP_NODELAY) only on sockets
                 # whose proto says TCP, and accepted sockets inherit it.  With proto 0 every
                 # small reply waited for the client's delayed ACK (40 ms a round trip).
-                socks = []
-                try:
-                    for port in (self.port, *self.extra_ports):
-                        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM,
-                                             socket.IPPROTO_TCP)
-                        socks.append(sock)
-                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                        sock.bind((address, port))
-                        sock.listen(128)
-                        sock.setblocking(False)
-                except OSError:
-                    for sock in socks:
-                        sock.close()
-                    continue
-                self.sockets[address] = socks[0]
-                for sock in socks[1:]:
-                    self.sockets[f"{address}:{sock.getsockname()[1]}"] = sock
-                for sock in socks:
-                    asyncio.run_coroutine_threadsafe(self.emulator.serve(address, sock),
-                                                     self.loop)
-                return address
-        return None
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+                socks.append(sock)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind((address, port))
+                sock.listen(128)
+                sock.setblocking(False)
+        except OSError:
+            for sock in socks:
+                sock.close()
+            return []
+        return socks
 
     def release(self, address: str) -> None:
         with self._lock:
