@@ -14,12 +14,13 @@ from rdsproxyctl.sandbox.emulator.server import LoopbackAllocator
 class _Recorder:
     def __init__(self) -> None:
         self.served: list[tuple[str, int]] = []
+        self.closed: list[str] = []
 
     async def serve(self, address: str, sock: socket.socket) -> None:
         self.served.append((address, sock.getsockname()[1]))
 
     async def close_address(self, address: str) -> None:
-        pass
+        self.closed.append(address)
 
 
 def wait_served(recorder: _Recorder, count: int) -> None:
@@ -60,6 +61,10 @@ def test_both_ports_on_one_address_and_release_closes_both():
                 pass
         allocator.release(address)
         assert not allocator.sockets
+        deadline = time.monotonic() + 5
+        while not recorder.closed and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert recorder.closed == [address]
         allocator.close_all()
 
     run_allocator(check)

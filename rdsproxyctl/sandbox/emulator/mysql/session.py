@@ -368,6 +368,14 @@ class MySQLSession:
             command = payload[0]
             if command == my.COM_QUIT:
                 return "terminate"
+            if command == my.COM_RESET_CONNECTION and not self.pinned:
+                # the session's state goes; the proxy answers (a later borrow gets a clean
+                # connection with the handshake's database)
+                self.tracked.clear()
+                self.current_database = self.database
+                if self.backend is None:
+                    await self._send(my.ok(my.STATUS_AUTOCOMMIT))
+                    continue
             if command == my.COM_PING and self.backend is None:
                 await self._send(my.ok(self.flags))
                 continue
@@ -382,7 +390,8 @@ class MySQLSession:
                 pin = verdict.pin
             elif command == my.COM_STMT_PREPARE:
                 pin = "prepared_statement"
-            elif command in _SESSION_COMMANDS or command > my.COM_STMT_PREPARE:
+            elif command in _SESSION_COMMANDS or (command > my.COM_STMT_PREPARE
+                                                  and command != my.COM_RESET_CONNECTION):
                 pin = "session_command"
             if not await self._ensure_backend():
                 continue
