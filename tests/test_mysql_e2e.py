@@ -290,3 +290,28 @@ def test_demo_engine_mysql(sandbox, cli):
     bad = cli("sandbox", "demo", "--engine", "sqlserver", "--dir", str(sandbox.directory),
               code=2)
     assert "postgresql or mysql" in bad.stderr
+
+
+def test_mariadb_down_makes_the_target_unreachable_until_up_restarts_it(sandbox, sandbox_cli):
+    from rdsproxyctl.sandbox import manager, mariadb
+
+    sandbox.require_mysql()
+    host = sandbox.make_proxy("m-dbdown", engine="MYSQL",
+                              pool={"ConnectionBorrowTimeout": 1})["Endpoint"]
+    state, _ = manager.load(sandbox.directory)
+    server = manager._mariadb_server(state)
+    mariadb.stop(server)
+    try:
+        sandbox.wait_health("m-dbdown", "UNAVAILABLE", reason="UNREACHABLE")
+        data, _ = smoke(sandbox_cli, "m-dbdown", "--iam", "--user", sandbox.app_user, code=5)
+        assert data["failure"]["klass"] == "pool-timeout"
+        assert data["failure"]["message"] == ("ERROR 9501 (HY000): Timed-out waiting to "
+                                              "acquire database connection")
+        status = sandbox_cli("sandbox", "status", "--dir", str(sandbox.directory), "-o", "json",
+                             code=1).json()
+        assert {p["name"]: p["state"] for p in status["parts"]}["mariadb"] == "crashed"
+    finally:
+        manager.up(sandbox.directory)  # MariaDB again (kept in the state without --mysql)
+    sandbox.wait_health("m-dbdown", "AVAILABLE", timeout=15)
+    with sandbox.mysql(host, password=token(sandbox, host)) as conn, conn.cursor() as cur:
+        cur.execute("SELECT 1")
