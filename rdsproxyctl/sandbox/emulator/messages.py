@@ -242,8 +242,8 @@ PINNING_REASONS: dict[str, str] = {
     "prepared_statement": "A prepared statement was detected.",
     "statement_too_large": "The connection ran a SQL query which exceeded the 16384 byte "
                            "limit.",
-    "session_command": "The client sent a command that changes the session state "
-                       "({command}).",
+    "session_command": "The client sent a command that changes the session state. Digest: "
+                       '"{digest}".',
 }
 
 #: ``{reason}`` of ``password_auth_failed``.

@@ -400,7 +400,8 @@ class MySQLSession:
             if pin is not None:
                 self.pinned = True
                 self.log("session_pinned", db=conn.id, reason=PINNING_REASONS[pin].format(
-                    digest=digest(sql), command=_SESSION_COMMANDS.get(command, hex(command))))
+                    digest=digest(sql) if command == my.COM_QUERY
+                    else _SESSION_COMMANDS.get(command, f"command {command:#04x}")))
                 conn.writer.write(packet.raw)
                 return await self._relay_raw()
             scanner = my.ResponseScanner(command)
