@@ -69,6 +69,12 @@ def status_view(status: Any) -> View:
     ])
 
 
+#: The sandbox's AWS API is moto's: it checks no signature (docs/sandbox.md, "Who can use it").
+OPEN_API_WARNING = ("the sandbox's AWS API on 127.0.0.1 accepts any credentials: any user of "
+                    "this machine can read its secrets (the app database's password) and change "
+                    "its proxies; run it on a machine you do not share")
+
+
 def up_cmd(rt: Runtime, dir: DirOption = None,
            mysql: Annotated[bool, typer.Option(
                "--mysql", help="Also start a MariaDB server (Debian's mariadb-server) and a "
@@ -100,6 +106,7 @@ def up_cmd(rt: Runtime, dir: DirOption = None,
         raise CheckFailed("some part of the sandbox is not running",
                           hint=f"see the logs: {', '.join(status.log_files)}")
     env_hint = 'eval "$(rdsproxyctl sandbox env' + (f" --dir {directory}" if dir else "") + ')"'
+    rt.renderer.warn(OPEN_API_WARNING)
     rt.renderer.success(f"sandbox up; point your shell at it with: {env_hint}")
 
 
@@ -127,7 +134,8 @@ def down_cmd(rt: Runtime, dir: DirOption = None) -> None:
         raise CheckFailed("still listening after down: " + ", ".join(result.leftovers),
                           hint="another process holds those ports")
     if not result.stopped and not result.removed:
-        rt.renderer.info(f"no sandbox in {directory}: nothing to stop")
+        rt.renderer.info(f"no sandbox in {directory} (no state.json of `sandbox up`): nothing "
+                         "stopped or deleted")
 
 
 def status_cmd(rt: Runtime, dir: DirOption = None) -> None:

@@ -12,7 +12,9 @@ TLS follows the libpq ``sslmode`` names the CLI uses everywhere, mapped to MySQL
 ``--ssl-mode``: ``disable`` DISABLED, ``allow``/``prefer`` PREFERRED, ``require``
 REQUIRED, ``verify-ca`` VERIFY_CA, ``verify-full`` VERIFY_IDENTITY (the default).
 An IAM token (``mysql_clear_password``) is only ever sent over TLS: without it the
-connection fails before the token leaves the machine.
+connection fails before the token leaves the machine.  A password is never sent in clear
+text (``mysql_clear_password``) unless the proxy's certificate is verified
+(``require_auth=!password``, the same rule as libpq's for PostgreSQL).
 """
 
 from __future__ import annotations
@@ -64,6 +66,12 @@ def _connection_class() -> Any:
             self.con = con
 
         def authenticate(self, packet: Any) -> Any:
+            if "!password" in (getattr(self.con, "require_auth", None) or ""):
+                raise pymysql.err.OperationalError(
+                    CR_SSL_CONNECTION_ERROR,
+                    "SSL connection error: the server asked for the password in clear text "
+                    "and the proxy's certificate is not verified (--sslmode below verify-ca); "
+                    "refusing to send it")
             if not getattr(self.con, "_secure", False):
                 raise pymysql.err.OperationalError(
                     CR_SSL_CONNECTION_ERROR,
@@ -126,6 +134,7 @@ def connect(params: ConnParams, timer: PhaseTimer | None = None) -> Any:
             auth_plugin_map={"mysql_clear_password": clear_password})
         conn.timer = timer
         conn.wants_tls = ctx is not None
+        conn.require_auth = params.require_auth  # "!password": no clear-text password
         if ctx is not None:
             conn.ctx = timed_context(ctx, timer)
             if params.sslmode in ("allow", "prefer"):
