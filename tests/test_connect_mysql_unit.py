@@ -129,3 +129,53 @@ def test_token_dsn_for_host_and_port_3306_needs_no_api_call(cli):
     assert out.stdout.strip().startswith("--host=prx.proxy-abc.eu-west-1.rds.amazonaws.com "
                                          "--port=3306 --user=app --enable-cleartext-plugin")
     assert "Action=connect" not in out.stdout  # no password in a dsn
+
+
+def _fake_server_asking_for_a_clear_text_password() -> tuple[int, list[bytes]]:
+    """A MySQL server without TLS that switches the client to mysql_clear_password; what
+    it received after the switch is recorded."""
+    import socket
+    import threading
+
+    from rdsproxyctl.sandbox.emulator.mysql import packets as my
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    received: list[bytes] = []
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn, listener:
+            conn.settimeout(5)
+            caps = my.PROXY_CAPABILITIES & ~my.SSL
+            conn.sendall(my.frame(0, my.Greeting("8.0.36", 1, b"a" * 20, caps).encode()))
+            conn.recv(65536)  # the handshake response
+            conn.sendall(my.frame(2, my.auth_switch("mysql_clear_password", b"")))
+            try:
+                received.append(conn.recv(65536))
+            except OSError:
+                received.append(b"")
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener.getsockname()[1], received
+
+
+@pytest.mark.parametrize("sslmode", ["disable", "prefer"])
+def test_a_token_is_never_sent_in_clear_text(sslmode):
+    import time
+
+    import pymysql
+
+    from rdsproxyctl.core.db import connect
+
+    port, received = _fake_server_asking_for_a_clear_text_password()
+    params = ConnParams("127.0.0.1", port, "app", "app", password="SECRET-TOKEN",
+                        sslmode=sslmode, engine="mysql", connect_timeout=5)
+    with pytest.raises(pymysql.err.OperationalError) as info:
+        connect(params)
+    assert info.value.args[0] == 2026 and "refusing to send it" in info.value.args[1]
+    deadline = time.monotonic() + 5
+    while not received and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert b"SECRET-TOKEN" not in b"".join(received)
