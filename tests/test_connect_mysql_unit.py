@@ -179,3 +179,54 @@ def test_a_token_is_never_sent_in_clear_text(sslmode):
     while not received and time.monotonic() < deadline:
         time.sleep(0.01)
     assert b"SECRET-TOKEN" not in b"".join(received)
+
+
+def test_caching_sha2_full_authentication_needs_a_verified_server(tmp_path):
+    """Below verify-ca the scramble goes, the password itself doesn't: a server asking for
+    full authentication (the password in clear inside TLS) gets nothing."""
+    import socket
+    import ssl as ssl_mod
+    import threading
+    import time
+
+    import pymysql
+
+    from rdsproxyctl.core.db import connect
+    from rdsproxyctl.sandbox import certs
+    from rdsproxyctl.sandbox.emulator.mysql import packets as my
+
+    certs.make(tmp_path, ca_file="ca.pem", cert_file="server.pem", key_file="server.key")
+    server_ctx = ssl_mod.SSLContext(ssl_mod.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(tmp_path / "server.pem", tmp_path / "server.key")
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    received: list[bytes] = []
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with listener:
+            conn.settimeout(5)
+            conn.sendall(my.frame(0, my.Greeting("8.0.36", 1, b"b" * 20, my.PROXY_CAPABILITIES,
+                                                 plugin="caching_sha2_password").encode()))
+            conn.recv(36)  # the SSL request
+            tls = server_ctx.wrap_socket(conn, server_side=True)
+            with tls:
+                tls.recv(65536)  # the handshake response, with the scramble
+                tls.sendall(my.frame(3, b"\x01\x04"))  # perform full authentication
+                try:
+                    received.append(tls.recv(65536))
+                except OSError:
+                    received.append(b"")
+
+    threading.Thread(target=serve, daemon=True).start()
+    params = ConnParams("127.0.0.1", listener.getsockname()[1], "app", "app",
+                        password="S3CRET-PASSWORD", sslmode="require", engine="mysql",
+                        require_auth="!password", connect_timeout=5)
+    with pytest.raises(pymysql.err.OperationalError) as info:
+        connect(params)
+    assert info.value.args[0] == 2026 and "refusing to send it" in info.value.args[1]
+    deadline = time.monotonic() + 5
+    while not received and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert b"S3CRET-PASSWORD" not in b"".join(received)

@@ -13,8 +13,9 @@ TLS follows the libpq ``sslmode`` names the CLI uses everywhere, mapped to MySQL
 REQUIRED, ``verify-ca`` VERIFY_CA, ``verify-full`` VERIFY_IDENTITY (the default).
 An IAM token (``mysql_clear_password``) is only ever sent over TLS: without it the
 connection fails before the token leaves the machine.  A password is never sent in clear
-text (``mysql_clear_password``) unless the proxy's certificate is verified
-(``require_auth=!password``, the same rule as libpq's for PostgreSQL).
+text (``mysql_clear_password``), nor in caching_sha2's or sha256's full authentication,
+unless the proxy's certificate is verified (``require_auth=!password``, the same rule as
+libpq's for PostgreSQL); the scrambles, which never carry the password, always go.
 """
 
 from __future__ import annotations
@@ -80,6 +81,52 @@ def _connection_class() -> Any:
             self.con.write_packet(self.con.password + b"\0")
             return self.con._read_packet()
 
+    def _refuse() -> Exception:
+        return pymysql.err.OperationalError(
+            CR_SSL_CONNECTION_ERROR,
+            "SSL connection error: the server asked for the password itself and the proxy's "
+            "certificate is not verified (--sslmode below verify-ca); refusing to send it")
+
+    class CachingSha2:
+        """``caching_sha2_password``: the scramble, always; the password itself (full
+        authentication: in clear inside TLS, or RSA-encrypted with a key the server sends)
+        only when the server's certificate is verified."""
+
+        def __init__(self, con: Any) -> None:
+            self.con = con
+
+        def authenticate(self, packet: Any) -> Any:
+            from pymysql import _auth
+
+            con = self.con
+            if "!password" not in (getattr(con, "require_auth", None) or ""):
+                return _auth.caching_sha2_password_auth(con, packet)
+            write = con.write_packet
+
+            def guarded(payload: bytes) -> None:
+                if payload and payload != _auth.scramble_caching_sha2(con.password, con.salt):
+                    raise _refuse()
+                write(payload)
+
+            con.write_packet = guarded
+            try:
+                return _auth.caching_sha2_password_auth(con, packet)
+            finally:
+                del con.write_packet  # back to the class's method
+
+    class Sha256:
+        """``sha256_password`` sends the password itself: only to a verified server."""
+
+        def __init__(self, con: Any) -> None:
+            self.con = con
+
+        def authenticate(self, packet: Any) -> Any:
+            from pymysql import _auth
+
+            if "!password" in (getattr(self.con, "require_auth", None) or ""):
+                raise _refuse()
+            return _auth.sha256_password_auth(self.con, packet)
+
     class _TimedContext:
         def __init__(self, ctx: ssl.SSLContext, timer: PhaseTimer) -> None:
             self._ctx, self._timer = ctx, timer
@@ -101,7 +148,9 @@ def _connection_class() -> Any:
             tls = self.wants_tls and bool(self.server_capabilities & pymysql.constants.CLIENT.SSL)
             self.timer.start("tls_handshake" if tls else "authentication")
 
-    return TimedConnection, ClearPassword, _TimedContext
+    plugins = {"mysql_clear_password": ClearPassword, "caching_sha2_password": CachingSha2,
+               "sha256_password": Sha256}
+    return TimedConnection, plugins, _TimedContext
 
 
 def connect(params: ConnParams, timer: PhaseTimer | None = None) -> Any:
@@ -112,7 +161,7 @@ def connect(params: ConnParams, timer: PhaseTimer | None = None) -> Any:
     import pymysql
 
     timer = timer if timer is not None else PhaseTimer()
-    connection_class, clear_password, timed_context = _connection_class()
+    connection_class, plugins, timed_context = _connection_class()
     try:
         timer.start("dns")
         address = resolve(params.host, params.port)
@@ -131,7 +180,7 @@ def connect(params: ConnParams, timer: PhaseTimer | None = None) -> Any:
             write_timeout=params.connect_timeout, ssl=ctx if ctx is not None else None,
             ssl_disabled=ctx is None, defer_connect=True, autocommit=True,
             charset="utf8mb4", program_name=params.application_name,
-            auth_plugin_map={"mysql_clear_password": clear_password})
+            auth_plugin_map=plugins)
         conn.timer = timer
         conn.wants_tls = ctx is not None
         conn.require_auth = params.require_auth  # "!password": no clear-text password
