@@ -1,34 +1,34 @@
-"""Connections from the proxy to a MySQL-family database (the sandbox's MariaDB), and the
-pool of one MySQL proxy target.
+"""Connections from the proxy to a MySQL-family database (the sandbox's MariaDB): the MySQL
+adapter's pool :class:`~..pool.Backend`.
 
-:class:`MySQLBackend` has the interface :class:`~..pool.TargetPool` expects of a backend
-connection (``id key status last_used closed alive reset() close()``), so the same pool
-serves both engine families; :class:`MySQLTargetPool` only says how to open one and how
-to read the server's ``max_connections``.
+:func:`opener` gives the target's pool a way to open them; the pool itself knows nothing
+of the protocol.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
-import random
 import ssl
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from rdsproxyctl.sandbox.emulator.mysql import packets as my
-from rdsproxyctl.sandbox.emulator.pool import (
-    CONNECT_TIMEOUT,
-    RESET_TIMEOUT,
-    BackendError,
-    Endpoint,
-    Limits,
-    PoolKey,
-    TargetPool,
-)
+from rdsproxyctl.sandbox.emulator.pool import BackendError, Opener, PoolKey, next_db_id
 
-_db_ids = itertools.count(random.randrange(10_000_000, 90_000_000))
+CONNECT_TIMEOUT = 5.0
+RESET_TIMEOUT = 5.0
+
+
+@dataclass
+class Endpoint:
+    """Where a target listens, and how the proxy trusts it."""
+
+    host: str
+    port: int
+    ssl_context: ssl.SSLContext | None
+
 
 #: MySQL error codes that mean "these credentials are refused" / "no such database" /
 #: "too many connections" (retryable).
@@ -38,11 +38,12 @@ _RETRYABLE = {1040, 1203}
 
 
 class MySQLBackend:
-    """One connection from the proxy to the database, speaking protocol 4.1 over TLS."""
+    """One connection from the proxy to the database, speaking protocol 4.1 over TLS (a pool
+    ``Backend``: ``status`` is ``b"I"`` or ``b"T"`` (in a transaction), as PostgreSQL's)."""
 
     def __init__(self, key: PoolKey, reader: asyncio.StreamReader,
                  writer: asyncio.StreamWriter) -> None:
-        self.id = next(_db_ids)
+        self.id = next_db_id()
         self.key = key
         self.reader = reader
         self.writer = writer
@@ -185,6 +186,18 @@ class MySQLBackend:
             return False
         return self.status == b"I"
 
+    async def initialize(self, init_query: str | None) -> str | None:
+        """Run the target group's InitQuery; the error text, if any."""
+        if not init_query:
+            return None
+        _, error = await self.query(init_query)
+        return None if error is None else error.message
+
+    async def server_max_connections(self) -> int | None:
+        rows, _ = await self.query("SELECT @@max_connections")
+        value = rows[0][0] if rows and rows[0] else None
+        return int(value) if value and value.isdigit() else None
+
     @property
     def alive(self) -> bool:
         return not self.closed and not self.writer.is_closing() and not self.reader.at_eof()
@@ -221,30 +234,15 @@ def _backend_error(error: my.ServerError) -> BackendError:
     return BackendError("database_error", error.message, fields)
 
 
-class MySQLTargetPool(TargetPool):
-    """The pool of one MySQL proxy target: the shared pool logic, MySQL connections."""
+def opener(host: str, port: int, context: ssl.SSLContext | None) -> Opener:
+    """The target's pool opens its connections with this."""
+    endpoint = Endpoint(host, port, context)
 
-    async def _open(self, key: PoolKey, password: str | None, limits: Limits,
-                    budget: float) -> Any:
-        conn = await MySQLBackend.open(self.endpoint, key, password,
-                                       timeout=max(0.1, min(CONNECT_TIMEOUT, budget)))
-        try:
-            if self.max_connections is None:
-                rows, _ = await conn.query("SELECT @@max_connections")
-                if rows and rows[0] and (rows[0][0] or "").isdigit():
-                    self.max_connections = int(rows[0][0] or 0)
-            if limits.init_query:
-                _, error = await conn.query(limits.init_query)
-                if error is not None:
-                    raise BackendError("database_error", error.message,
-                                       {"M": error.message, "C": error.sqlstate})
-        except BackendError:
-            conn.close()
-            raise
-        except (OSError, asyncio.IncompleteReadError, ssl.SSLError, my.ProtocolError) as exc:
-            conn.close()
-            raise BackendError("connection_failed", f"{type(exc).__name__}: {exc}") from None
-        return conn
+    async def open_(key: PoolKey, password: str | None, timeout: float) -> Any:
+        return await MySQLBackend.open(endpoint, key, password,
+                                       timeout=max(0.1, min(CONNECT_TIMEOUT, timeout)))
+
+    return open_
 
 
 def nonce() -> bytes:

@@ -34,18 +34,18 @@ import ssl
 from typing import Any
 
 from rdsproxyctl.sandbox.emulator import iamtoken
-from rdsproxyctl.sandbox.emulator.control import Credential, ProxyView, TargetView
+from rdsproxyctl.sandbox.emulator.control import Credential, ProxyView
 from rdsproxyctl.sandbox.emulator.messages import (
     CLOSE_REASONS,
     IAM_REASONS,
     MYSQL_CLIENT,
     PASSWORD_REASONS,
-    PINNING_REASONS,
 )
 from rdsproxyctl.sandbox.emulator.mysql import packets as my
 from rdsproxyctl.sandbox.emulator.mysql.backend import MySQLBackend, nonce
 from rdsproxyctl.sandbox.emulator.mysql.pinning import digest, judge
-from rdsproxyctl.sandbox.emulator.pool import BackendError, BorrowTimeout, PoolKey, TargetPool
+from rdsproxyctl.sandbox.emulator.pool import BackendError, BorrowTimeout, PoolKey
+from rdsproxyctl.sandbox.emulator.session import SessionCore
 
 log = logging.getLogger("rdsproxyctl.sandbox")
 
@@ -58,6 +58,8 @@ NATIVE = "MYSQL_NATIVE_PASSWORD"
 CACHING_SHA2 = "MYSQL_CACHING_SHA2_PASSWORD"
 EXCLUDE_VARIABLE_SETS = "EXCLUDE_VARIABLE_SETS"
 _QUIT_PACKET = my.frame(0, bytes([my.COM_QUIT]))
+#: pinning.judge's reasons -> messages.PIN_REASONS keys
+_PIN_KEYS = {"session_variable": "settings", "statement_too_large": "too_large"}
 #: Commands whose effect on the session the proxy can't carry to another connection.
 _SESSION_COMMANDS = {my.COM_CHANGE_USER: "COM_CHANGE_USER", my.COM_SET_OPTION: "COM_SET_OPTION"}
 
@@ -101,24 +103,22 @@ def serve_mysql(emulator: Any, address: str, sock: socket.socket) -> _Listener:
 
 
 class MySQLSession:
+    """One MySQL client connection.  Pooling decisions are the protocol-agnostic
+    :class:`~..session.SessionCore`'s (``core``, made once the proxy is known)."""
+
     def __init__(self, emulator: Any, address: str, sock: socket.socket) -> None:
         self.em = emulator
         self.address = address
         self.sock = sock
         self.reader: asyncio.StreamReader | None = None  # once the connection phase is done
         self.writer: Any = None
-        self.id = random.randrange(10_000_000, 99_999_999)
-        self.tls = False
+        self.core: SessionCore | None = None
         self.seq = 0
-        self.proxy: ProxyView | None = None
         self.user = ""
         self.database = ""  # the pool key's database (from the handshake)
         self.current_database = ""  # after USE / COM_INIT_DB
         self.tracked: dict[str, str] = {}
         self.credential: Credential | None = None
-        self.backend: MySQLBackend | None = None
-        self.pool: TargetPool | None = None
-        self.pinned = False
         self.in_flight = False
         self.flags = my.STATUS_AUTOCOMMIT
         self.task: asyncio.Task[Any] | None = None
@@ -129,44 +129,49 @@ class MySQLSession:
             peer = ("?", 0)
         self.peer = f"{peer[0]}:{peer[1]}"
 
+    @property
+    def proxy(self) -> ProxyView | None:
+        return self.core.proxy if self.core is not None else None
+
+    @property
+    def tls(self) -> bool:
+        return self.core is not None and self.core.tls
+
+    @property
+    def backend(self) -> MySQLBackend | None:
+        return self.core.backend if self.core is not None else None
+
+    @property
+    def pinned(self) -> bool:
+        return self.core is not None and self.core.pinned is not None
+
     # -- logging -------------------------------------------------------------------------------
     def log(self, key: str, **values: Any) -> None:
-        if self.proxy is not None:
-            self.em.shipper.emit(self.proxy.name, self.proxy.resource_id, key,
-                                 endpoint=self.proxy.endpoint_name, client=self.id, **values)
+        if self.core is not None:
+            self.core.log(key, **values)
 
     def kill(self, reason: str) -> None:
         self.kill_reason = reason
         if self.task is not None and not self.task.done():
             self.task.cancel()
 
-    def _events(self, quiet: bool = False) -> Any:
-        """The pool's event sink for this session; ``quiet``: without the per-transaction
-        "released to the pool" line (multiplexing returns connections all the time)."""
-        assert self.proxy is not None
-        sink = self.em._pool_events(self.proxy, self.id, self.proxy.endpoint_name)
-        if not quiet:
-            return sink
-
-        def quiet_sink(event: str, conn: Any, values: dict[str, Any]) -> None:
-            if event != "released":
-                sink(event, conn, values)
-
-        return quiet_sink
-
     # -- the session ------------------------------------------------------------------------------
     async def run(self) -> None:
         self.task = asyncio.current_task()
         close = "eof"
-        self.em.sessions[-self.id] = self
         try:
-            self.proxy = self.em.control.proxy_at(self.address)
-            if self.proxy is None or self.proxy.engine_family != "MYSQL":
-                return
+            proxy = self.em.control.proxy_at(self.address)
+            if proxy is None or proxy.engine_family != "MYSQL":
+                return  # deleted meanwhile, or not a MySQL proxy: nothing on 3306
+            self.core = SessionCore(self.em, self.address, proxy)
+            self.em.sessions[self.core.id] = self
+            self.core.counters.client_received += 1
             self.log("client_connected", address=self.peer)
             await asyncio.wait_for(self._handshake(), STARTUP_TIMEOUT)
             close = await self._commands()
         except _Refused as refused:
+            if refused.key == "access_denied" and self.core is not None:
+                self.core.counters.setup_failed_auth += 1
             message = MYSQL_CLIENT[refused.key]
             await self._send_error(message.code, message.sqlstate,
                                    message.format(**refused.values))
@@ -177,27 +182,31 @@ class MySQLSession:
         except asyncio.CancelledError:
             close = self.kill_reason or "shutdown"
         except Exception:  # noqa: BLE001 - one session must never take the proxy down
-            log.exception("MySQL client session %s failed", self.id)
+            log.exception("MySQL client session failed")
             close = "error"
         finally:
             self._finish(close)
 
     def _finish(self, reason: str) -> None:
-        self.em.sessions.pop(-self.id, None)
-        if self.backend is not None and self.pool is not None:
-            clean = not self.in_flight and (not self.pinned or reason == "terminate")
-            self.pool.release(self.backend, clean=clean, events=self._events())
-            self.backend = None
-        if self.proxy is not None and self.user:
-            if reason == "idle":
-                self.log("client_idle_timeout", seconds=self.proxy.idle_client_timeout)
-            else:
-                self.log("client_closed", reason=CLOSE_REASONS.get(reason, reason))
+        core = self.core
+        if core is not None:
+            self.em.sessions.pop(core.id, None)
+            core.finish(mid_request=self.in_flight,
+                        needs_reset=bool(self.tracked) or self._moved_database())
+            if self.user:
+                if reason == "idle":
+                    self.log("client_idle_timeout",
+                             seconds=core.current_proxy().idle_client_timeout)
+                else:
+                    self.log("client_closed", reason=CLOSE_REASONS.get(reason, reason))
         with contextlib.suppress(Exception):
             if self.writer is not None:
                 self.writer.close()
             else:
                 self.sock.close()
+
+    def _moved_database(self) -> bool:
+        return bool(self.current_database) and self.current_database != self.database
 
     async def _send(self, payload: bytes) -> None:
         data = my.frame(self.seq, payload)
@@ -253,7 +262,8 @@ class MySQLSession:
     # -- connection phase ----------------------------------------------------------------------------
     async def _handshake(self) -> None:
         scramble = nonce()
-        greeting = my.Greeting(SERVER_VERSION, self.id & 0x7FFFFFFF, scramble,
+        assert self.core is not None
+        greeting = my.Greeting(SERVER_VERSION, self.core.id & 0x7FFFFFFF, scramble,
                                my.PROXY_CAPABILITIES)
         self.seq = 0
         await self._send(greeting.encode())
@@ -261,7 +271,7 @@ class MySQLSession:
             response = my.HandshakeResponse.decode((await self._read()).payload)
             if response.ssl_only:
                 await self._streams(tls=True)
-                self.tls = True
+                self.core.tls = True
                 response = my.HandshakeResponse.decode((await self._read()).payload)
                 if response.ssl_only:
                     raise my.ProtocolError("a second SSL request")
@@ -276,7 +286,8 @@ class MySQLSession:
         proxy = self.em.control.proxy_at(self.address)  # settings as of now
         if proxy is None:
             raise ConnectionError("proxy gone")
-        self.proxy = proxy
+        self.core.proxy = proxy
+        self.core.key = PoolKey(self.user, self.database)
         if proxy.require_tls and not self.tls:
             self.log("tls_required")
             raise _Refused("tls_required")
@@ -297,6 +308,9 @@ class MySQLSession:
             else:
                 await self._password(credential, response, scramble)
             self.credential = credential
+            self.core.password = credential.password
+        self.core.authenticated = True
+        self.core.counters.setup_succeeded += 1
         await self._send(my.ok(self.flags))
 
     async def _iam(self, proxy: ProxyView, response: my.HandshakeResponse) -> None:
@@ -345,20 +359,17 @@ class MySQLSession:
         self.log("mysql_password_auth_succeeded", user=self.user, tls=tls)
 
     # -- command phase -------------------------------------------------------------------------------
-    def _idle_timeout(self) -> float:
-        proxy = self.em.control.proxy_at(self.address) or self.proxy
-        assert proxy is not None
-        return float(proxy.idle_client_timeout)
-
     def _exclude_variable_sets(self) -> bool:
         assert self.proxy is not None
         return EXCLUDE_VARIABLE_SETS in self.em.control.session_pinning_filters(self.proxy.name)
 
     async def _commands(self) -> str:
+        core = self.core
+        assert core is not None and self.reader is not None
+        loop = asyncio.get_running_loop()
         while True:
             try:
-                packet = await asyncio.wait_for(my.read_packet(self.reader),
-                                                self._idle_timeout())
+                packet = await asyncio.wait_for(my.read_packet(self.reader), core.idle_timeout())
             except asyncio.TimeoutError:
                 return "idle"
             self.seq = packet.seq + 1
@@ -369,22 +380,22 @@ class MySQLSession:
             if command == my.COM_QUIT:
                 return "terminate"
             if command == my.COM_RESET_CONNECTION and not self.pinned:
-                # the session's state goes; the proxy answers (a later borrow gets a clean
-                # connection with the handshake's database)
+                # the session's state goes; a later borrow gets a clean connection
                 self.tracked.clear()
                 self.current_database = self.database
-                if self.backend is None:
+                if core.backend is None:
                     await self._send(my.ok(my.STATUS_AUTOCOMMIT))
                     continue
-            if command == my.COM_PING and self.backend is None:
+            if command == my.COM_PING and core.backend is None:
                 await self._send(my.ok(self.flags))
                 continue
             pin: str | None = None
             sql = ""
             verdict = None
             if command == my.COM_QUERY:
+                core.counters.query_requests += 1
                 sql = payload[1:].decode("utf-8", "replace")
-                if self.proxy is not None and self.proxy.debug_logging:
+                if core.current_proxy().debug_logging:
                     self.log("debug_query", sql=sql[:4096])
                 verdict = judge(sql, exclude_variable_sets=self._exclude_variable_sets())
                 pin = verdict.pin
@@ -395,13 +406,14 @@ class MySQLSession:
                 pin = "session_command"
             if not await self._ensure_backend():
                 continue
-            conn = self.backend
+            conn = core.backend
             assert conn is not None
+            sent = loop.time()
             if pin is not None:
-                self.pinned = True
-                self.log("session_pinned", db=conn.id, reason=PINNING_REASONS[pin].format(
-                    digest=digest(sql) if command == my.COM_QUERY
-                    else _SESSION_COMMANDS.get(command, f"command {command:#04x}")))
+                core.pin(_PIN_KEYS.get(pin, pin),
+                         digest=digest(sql) if command == my.COM_QUERY
+                         else _SESSION_COMMANDS.get(command, f"command {command:#04x}"))
+                self.in_flight = True
                 conn.writer.write(packet.raw)
                 return await self._relay_raw()
             scanner = my.ResponseScanner(command)
@@ -417,7 +429,10 @@ class MySQLSession:
                     await self.writer.drain()
             await self.writer.drain()
             self.in_flight = False
+            if command == my.COM_QUERY:
+                core.counters.query_latency.add((loop.time() - sent) * 1e6)
             conn.note_status(scanner.status)
+            core.in_transaction = conn.status != b"I"
             if scanner.status is not None:
                 self.flags = scanner.status
             if scanner.error is None:
@@ -427,29 +442,33 @@ class MySQLSession:
                         self.current_database = verdict.database
                 if command == my.COM_INIT_DB:
                     self.current_database = payload[1:].decode("utf-8", "replace")
-            conn.database = self.current_database
-            if conn.status == b"I" and not self.pinned and self.pool is not None:
-                self.pool.release(conn, clean=True, events=self._events(quiet=True))
-                self.backend = None
+            conn.database = self.current_database or conn.database
+            if conn.status == b"I" and not self.pinned:
+                self._transaction_ended()
+            core.request_done()
+
+    def _transaction_ended(self) -> None:
+        """Give the connection back: as it is, or reset when this session's tracked settings
+        (re-applied at each borrow) or USE changed it."""
+        core = self.core
+        assert core is not None
+        if self.tracked or self._moved_database():
+            conn, core.backend = core.backend, None
+            core.in_transaction = False
+            core.pool.release(conn, reset=True, events=core.events())
+        else:
+            core.transaction_ended()
 
     async def _ensure_backend(self) -> bool:
         """Borrow a database connection (and re-apply the tracked settings) unless the session
         holds one; False when it couldn't (the client got the error)."""
-        if self.backend is not None:
+        core = self.core
+        assert core is not None
+        if core.backend is not None:
             return True
-        proxy = self.proxy
-        assert proxy is not None
-        loop = asyncio.get_running_loop()
-        settings = self.em.control.pool_settings(proxy.name)
-        timeout = float(settings.borrow_timeout if settings else 0)
         try:
-            target = await self._target(proxy, loop.time() + timeout)
-            self.pool = self.em.pool_for(proxy, target)
-            password = self.credential.password if self.credential is not None else None
-            self.backend = await self.pool.acquire(PoolKey(self.user, self.database), password,
-                                                   events=self._events())
-        except BorrowTimeout as exc:
-            self.log("borrow_timeout", seconds=int(timeout), open=exc.open_count, cap=exc.cap)
+            conn = await core.borrow()
+        except BorrowTimeout:  # the core logged it
             message = MYSQL_CLIENT["borrow_timeout"]
             await self._reply_error(message.code, message.sqlstate, message.text)
             return False
@@ -457,38 +476,24 @@ class MySQLSession:
             code = int(exc.fields.get("code", 1105))
             await self._reply_error(code, exc.fields.get("C", "HY000"), exc.message)
             return False
-        conn = self.backend
         try:
             if self.current_database and self.current_database != conn.database:
-                error = await conn.command(my.COM_INIT_DB, self.current_database.encode())
-                if error is None:
+                if await conn.command(my.COM_INIT_DB, self.current_database.encode()) is None:
                     conn.database = self.current_database
             if self.tracked:
                 await conn.query("SET " + ", ".join(self.tracked.values()))
         except (OSError, asyncio.IncompleteReadError, my.ProtocolError):
-            self.pool.release(conn, clean=False, events=self._events())
-            self.backend = None
+            core.finish(mid_request=True, needs_reset=True)
             raise
         return True
 
     async def _reply_error(self, code: int, sqlstate: str, text: str) -> None:
         await self._send(my.err(code, sqlstate, text))
 
-    async def _target(self, proxy: ProxyView, deadline: float) -> TargetView:
-        loop = asyncio.get_running_loop()
-        while True:
-            usable = [t for t in self.em.control.targets(proxy.name) if t.type == "RDS_INSTANCE"]
-            if usable:
-                return next((t for t in usable if t.role == "READ_WRITE"), usable[0])
-            if loop.time() >= deadline:
-                raise BorrowTimeout(0, 0, 0, None)
-            await asyncio.sleep(0.25)
-
     async def _relay_raw(self) -> str:
         """Pinned: bytes both ways, unchanged, until one side leaves."""
         conn = self.backend
-        assert conn is not None
-        self.in_flight = True
+        assert conn is not None and self.reader is not None
 
         async def up() -> str:
             while True:
