@@ -315,3 +315,32 @@ def test_mariadb_down_makes_the_target_unreachable_until_up_restarts_it(sandbox,
     sandbox.wait_health("m-dbdown", "AVAILABLE", timeout=15)
     with sandbox.mysql(host, password=token(sandbox, host)) as conn, conn.cursor() as cur:
         cur.execute("SELECT 1")
+
+
+def test_mysql_sessions_feed_the_proxys_metrics(sandbox, cli):
+    from .test_sandbox_metrics import _statistics
+
+    if not shutil.which("aws"):
+        pytest.skip("the AWS CLI is not installed (pip install awscli)")
+    name = "m-metrics"
+    host = sandbox.make_proxy(name, engine="MYSQL", pool={"MaxConnectionsPercent": 5})["Endpoint"]
+    pinned = sandbox.mysql(host, password=token(sandbox, host))
+    in_transaction = sandbox.mysql(host, password=token(sandbox, host))
+    try:
+        with pinned.cursor() as cur:
+            cur.execute("SET @x := 1")
+        with in_transaction.cursor() as cur:
+            cur.execute("BEGIN")
+            cur.execute("SELECT 1")
+        cli("sandbox", "flush", "--dir", str(sandbox.directory))
+        expect = {"ClientConnections": 2, "DatabaseConnectionsCurrentlySessionPinned": 1,
+                  "DatabaseConnectionsCurrentlyInTransaction": 1,
+                  "DatabaseConnectionsCurrentlyBorrowed": 2, "MaxDatabaseConnectionsAllowed": 5}
+        for metric, value in expect.items():
+            points = _statistics(sandbox, name, metric)
+            assert points and max(p["Maximum"] for p in points) == value, (metric, points)
+        queries = _statistics(sandbox, name, "QueryRequests", statistic="Sum")
+        assert sum(p["Sum"] for p in queries) >= 3
+    finally:
+        pinned.close()
+        in_transaction.close()
