@@ -324,6 +324,14 @@ class LoopbackAllocator:
     sockets: dict[str, socket.socket] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    @property
+    def _aliases(self) -> dict[str, str]:
+        """The emulator's listener key -> address map (sessions check IAM tokens with it)."""
+        aliases = getattr(self.emulator, "aliases", None)
+        if aliases is None:
+            aliases = self.emulator.aliases = {}
+        return aliases
+
     def allocate(self, proxy_name: str, endpoint_name: str) -> str | None:
         with self._lock:
             candidates = list(range(self.first, self.last + 1))
@@ -335,7 +343,7 @@ class LoopbackAllocator:
             for ports in ((self.port, *self.extra_ports), (self.port,)):
                 for n in order:
                     address = f"127.0.0.{n}"
-                    if address in self.emulator.aliases.values():
+                    if address in self._aliases.values():
                         continue
                     socks = self._bind(address, ports)
                     if not socks:
@@ -343,7 +351,7 @@ class LoopbackAllocator:
                     key = address  # the listener's name: its RDS host name, or the address
                     if self.names is not None:
                         key = self.names.publish_endpoint(proxy_name, endpoint_name, address)
-                    self.emulator.aliases[key] = address
+                    self._aliases[key] = address
                     self.sockets[key] = socks[0]
                     for sock in socks[1:]:
                         self.sockets[f"{key}:{sock.getsockname()[1]}"] = sock
@@ -379,7 +387,7 @@ class LoopbackAllocator:
             socks = [s for s in (self.sockets.pop(address, None),
                                  *(self.sockets.pop(f"{address}:{p}", None)
                                    for p in self.extra_ports)) if s is not None]
-            self.emulator.aliases.pop(address, None)
+            self._aliases.pop(address, None)
         if socks and self.names is not None:
             self.names.drop(address)
         if socks:
