@@ -17,7 +17,9 @@ pooler's idle server connections hold PostgreSQL's slots during another path's r
 aborted clients, and the peak number of the app's backends in pg_stat_activity (sampled
 every 0.1 s during the run); for the emulator also the pin lines it wrote.  The ratio
 printed is emulator tps / PgBouncer tps (goal, issue 10: >= 0.5 for select-only with
-multiplexing on).
+multiplexing on).  When uvloop is installed (``pip install -e '.[sandbox]'``), the
+emulator runs a second time with the daemon restarted on uvloop's event loop
+(``RDSPROXYCTL_SANDBOX_LOOP=uvloop``), as the row "emulator (uvloop)".
 
 PgBouncer 1.18 (Debian 12) has no protocol-level prepared statements in transaction
 pooling (``max_prepared_statements`` came in 1.21:
@@ -206,6 +208,32 @@ def _pin_lines(directory: Path) -> int:
         return sum(1 for line in f if "was pinned" in line)
 
 
+def _have_uvloop() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("uvloop") is not None
+
+
+def _restart_daemon(directory: Path, loop: str) -> tuple[str, str]:
+    """Restart the sandbox's daemon (PostgreSQL keeps running) on another event loop
+    (RDSPROXYCTL_SANDBOX_LOOP); the API's state goes with the old daemon, so the proxy
+    is made again: its new address and a token."""
+    from rdsproxyctl.sandbox import manager
+    from rdsproxyctl.sandbox import state as st
+
+    pid = manager.daemon_pid(directory)
+    if pid:
+        manager._stop_pid(pid, st.DAEMON_MODULE, str(directory))
+    os.environ["RDSPROXYCTL_SANDBOX_LOOP"] = loop
+    try:
+        manager.up(directory)
+    finally:
+        del os.environ["RDSPROXYCTL_SANDBOX_LOOP"]
+    address, token = _proxy(directory)
+    _set_pool(directory, POOL_PERCENT)
+    return address, token
+
+
 def _max_connections(superuser_dsn: str) -> int:
     import psycopg
 
@@ -232,7 +260,8 @@ def _set_pool(directory: Path, percent: int) -> None:
                               "MaxIdleConnectionsPercent": percent})
 
 
-def _table(results: dict[tuple[str, str, str], dict[str, Any]], cap: int) -> None:
+def _table(results: dict[tuple[str, str, str], dict[str, Any]], cap: int,
+           paths: list[str]) -> None:
     print(f"\n## pgbench -c {CLIENTS} -j 2 -T {DURATION}, scale {SCALE}; pool size {cap} "
           f"(emulator cap = PgBouncer default_pool_size)")
     print("| workload | mode | path | tps | latency | backends (peak) | failed | aborted "
@@ -241,13 +270,13 @@ def _table(results: dict[tuple[str, str, str], dict[str, Any]], cap: int) -> Non
     for workload, _ in WORKLOADS:
         for mode in MODES:
             bouncer = results[(workload, mode, "PgBouncer")]
-            for path in PATHS:
+            for path in paths:
                 r = results[(workload, mode, path)]
                 ratio = ""
-                if path == "emulator":  # no ratio to a run whose clients were cut short
+                if path.startswith("emulator"):  # no ratio to a run whose clients were cut short
                     ratio = ("n/a" if bouncer["aborted_clients"] or not bouncer["tps"]
                              else f"**{r['tps'] / bouncer['tps']:.2f}**")
-                pins = f" ({r['pins']} pin lines)" if path == "emulator" else ""
+                pins = f" ({r['pins']} pin lines)" if path.startswith("emulator") else ""
                 latency = f"{r['latency_ms']:.1f} ms" if r["latency_ms"] is not None else "-"
                 print(f"| {workload} | {mode} | {path} | {r['tps']:.0f} | {latency} | "
                       f"{r['backends']}{pins} | {r['failed']} | {r['aborted_clients']} | "
@@ -274,9 +303,10 @@ def pgbouncer(bench: Bench) -> None:
         env = pgbench_env(str(directory / "ca.pem"))
         init_pgbench(pg, app, env, scale=SCALE)
         results: dict[tuple[str, str, str], dict[str, Any]] = {}
+        paths = PATHS + (["emulator (uvloop)"] if _have_uvloop() else [])
         # path by path, so that no pooler's idle server connections take PostgreSQL's
         # slots (max_connections) while another path runs
-        for path in PATHS:
+        for path in paths:
             with contextlib.ExitStack() as stack:
                 if path == "PostgreSQL":
                     host, port, password = pg["host"], pg["port"], app["password"]
@@ -284,6 +314,8 @@ def pgbouncer(bench: Bench) -> None:
                     host, port, password = "127.0.0.1", stack.enter_context(
                         running_pgbouncer(directory, pg, app["password"], cap)), app["password"]
                 else:
+                    if path == "emulator (uvloop)":
+                        address, token = _restart_daemon(directory, "uvloop")
                     host, port, password = address, 5432, token
                 for workload, args in WORKLOADS:
                     for mode in MODES:
@@ -293,16 +325,16 @@ def pgbouncer(bench: Bench) -> None:
                         r["backends"] = sampler.peak
                         r["pins"] = _pin_lines(directory) - pins
                         results[(workload, mode, path)] = r
-                        print(f"  {path:<10} {workload:<11} {mode:<8} {r['tps']:8.0f} tps  "
+                        print(f"  {path:<17} {workload:<11} {mode:<8} {r['tps']:8.0f} tps  "
                               f"backends {r['backends']:3d}  failed {r['failed']}  "
                               f"aborted {r['aborted_clients']}", flush=True)
-        _table(results, cap)
+        _table(results, cap, paths)
         for workload, _ in WORKLOADS:
             for mode in MODES:
                 timings = [Timing(path, [], [1.0 / max(results[(workload, mode, path)]["tps"],
-                                                       1e-9)]) for path in PATHS]
+                                                       1e-9)]) for path in paths]
                 notes = {f"{path}": {k: v for k, v in results[(workload, mode, path)].items()
-                                     if k != "first_error"} for path in PATHS}
+                                     if k != "first_error"} for path in paths}
                 bench.results.append(Comparison(
                     f"pgbench {workload} -M {mode} -c {CLIENTS}: seconds per transaction",
                     "PgBouncer", timings, notes))
