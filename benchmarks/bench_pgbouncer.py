@@ -12,8 +12,15 @@ system user when we are root: PgBouncer refuses root), transaction pooling, pool
 verify-full against the sandbox CA), SCRAM with the app password, stopped by PID.
 
 Four workloads -- select-only (``-S``) and TPC-B-like, each in simple and ``-M prepared``
-query mode -- ``-c 50 -j 2 -T DURATION`` on a scale-10 database, path by path (so no
-pooler's idle server connections hold PostgreSQL's slots during another path's runs).  For each run: tps, average latency, failed transactions and
+query mode -- ``-c 50 -T DURATION`` on a scale-10 database, path by path (so no
+pooler's idle server connections hold PostgreSQL's slots during another path's runs).
+Simple mode runs on 2 threads (``-j 2``), prepared mode on one thread per client (``-j
+50``): pgbench 15 prepares each statement with a synchronous ``PQprepare`` that blocks
+every other client of its thread, so when a transaction-pooling proxy has fewer
+connections than there are clients, a thread waiting for a connection to prepare on
+holds up the clients that hold the connections mid-transaction, and nobody moves until
+the borrow timeout ("Timed-out waiting to acquire database connection." after 120 s:
+found with this benchmark, TPC-B-like, 50 clients on 2 threads, cap 20).  For each run: tps, average latency, failed transactions and
 aborted clients, and the peak number of the app's backends in pg_stat_activity (sampled
 every 0.1 s during the run); for the emulator also the pin lines it wrote.  The ratio
 printed is emulator tps / PgBouncer tps (goal, issue 10: >= 0.5 for select-only with
@@ -183,8 +190,10 @@ def _number(pattern: str, text: str) -> float | None:
 def pgbench_run(host: str, port: int, password: str, env: dict[str, str],
                 args: list[str]) -> dict[str, Any]:
     """One pgbench run; its figures even when some clients aborted (exit code 2)."""
-    proc = subprocess.run(["pgbench", "-n", "-c", str(CLIENTS), "-j", "2", "-T", str(DURATION),
-                           *args, "-h", host, "-p", str(port), "-U", "app", "app"],
+    threads = CLIENTS if "prepared" in args else 2  # see the module's docstring
+    proc = subprocess.run(["pgbench", "-n", "-c", str(CLIENTS), "-j", str(threads),
+                           "-T", str(DURATION), *args, "-h", host, "-p", str(port), "-U", "app",
+                           "app"],
                           env={**env, "PGPASSWORD": password}, capture_output=True, text=True,
                           timeout=DURATION + 120)
     out = proc.stdout
@@ -262,8 +271,8 @@ def _set_pool(directory: Path, percent: int) -> None:
 
 def _table(results: dict[tuple[str, str, str], dict[str, Any]], cap: int,
            paths: list[str]) -> None:
-    print(f"\n## pgbench -c {CLIENTS} -j 2 -T {DURATION}, scale {SCALE}; pool size {cap} "
-          f"(emulator cap = PgBouncer default_pool_size)")
+    print(f"\n## pgbench -c {CLIENTS} -T {DURATION} (simple: -j 2, prepared: -j {CLIENTS}), "
+          f"scale {SCALE}; pool size {cap} (emulator cap = PgBouncer default_pool_size)")
     print("| workload | mode | path | tps | latency | backends (peak) | failed | aborted "
           "clients | emulator / PgBouncer |")
     print("|---|---|---|---|---|---|---|---|---|")
