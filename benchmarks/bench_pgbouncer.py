@@ -205,6 +205,7 @@ def pgbench_run(host: str, port: int, password: str, env: dict[str, str],
         "transactions": int(_number(r"actually processed: (\d+)", out) or 0),
         "failed": int(_number(r"number of failed transactions: (\d+)", out) or 0),
         "aborted_clients": len(re.findall(r"client \d+ (?:script \d+ )?aborted", proc.stderr)),
+        "errors": len(errors),
         "first_error": errors[0][:160] if errors else None,
     }
 
@@ -274,8 +275,8 @@ def _table(results: dict[tuple[str, str, str], dict[str, Any]], cap: int,
     print(f"\n## pgbench -c {CLIENTS} -T {DURATION} (simple: -j 2, prepared: -j {CLIENTS}), "
           f"scale {SCALE}; pool size {cap} (emulator cap = PgBouncer default_pool_size)")
     print("| workload | mode | path | tps | latency | backends (peak) | failed | aborted "
-          "clients | emulator / PgBouncer |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "clients | errors | emulator / PgBouncer |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for workload, _ in WORKLOADS:
         for mode in MODES:
             bouncer = results[(workload, mode, "PgBouncer")]
@@ -283,13 +284,13 @@ def _table(results: dict[tuple[str, str, str], dict[str, Any]], cap: int,
                 r = results[(workload, mode, path)]
                 ratio = ""
                 if path.startswith("emulator"):  # no ratio to a run whose clients were cut short
-                    ratio = ("n/a" if bouncer["aborted_clients"] or not bouncer["tps"]
+                    ratio = ("n/a" if bouncer["errors"] or not bouncer["tps"]
                              else f"**{r['tps'] / bouncer['tps']:.2f}**")
                 pins = f" ({r['pins']} pin lines)" if path.startswith("emulator") else ""
                 latency = f"{r['latency_ms']:.1f} ms" if r["latency_ms"] is not None else "-"
                 print(f"| {workload} | {mode} | {path} | {r['tps']:.0f} | {latency} | "
                       f"{r['backends']}{pins} | {r['failed']} | {r['aborted_clients']} | "
-                      f"{ratio} |")
+                      f"{r['errors']} | {ratio} |")
     for key, r in results.items():
         if r["first_error"]:
             print(f"  {' / '.join(key)}: {r['first_error']}")
