@@ -160,10 +160,16 @@ def test_node_postgres(sandbox: Any, proxy: str) -> None:
     assert (NODE_DIR / "node_modules" / "pg").is_dir(), \
         f"node-postgres is missing: run `npm ci` in {NODE_DIR} (.ci/bootstrap does)"
     env = {**libpq_env(sandbox, proxy), "SUITE_CA": str(sandbox.ca_file),
-           "SUITE_TABLE": table_name("node"), "SUITE_ROWS_SQL": ROWS_SQL}
-    proc = run([node, "suite.js"], env, cwd=NODE_DIR)
-    assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout)
+           "SUITE_TABLE": table_name("node"), "SUITE_ROWS_SQL": ROWS_SQL, "SUITE_HOLD": "1"}
+    with subprocess.Popen([node, "suite.js"], env=env, cwd=NODE_DIR, stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            line = proc.stdout.readline()  # the suite is done, its session open and idle
+            assert line, proc.stderr.read()
+            out = json.loads(line)
+        finally:
+            proc.stdin.close()  # let it end its session
+        assert proc.wait(30) == 0, proc.stderr.read()
     assert out["tls"] is True
     check(out)
     assert_nothing_left(sandbox)

@@ -1,7 +1,8 @@
 // The query suite of tests/clients_suite.py, run with node-postgres (npm `pg`).
 // Run by tests/test_clients_cli.py:
 //   PGHOST=... PGPASSWORD=<IAM token> SUITE_CA=ca.pem SUITE_TABLE=t node suite.js
-// Prints what each step saw as one JSON object on stdout.
+// Prints what each step saw as one JSON object on stdout; with SUITE_HOLD set, then keeps
+// the session open (idle) until its stdin closes, for the test to look at the proxy.
 'use strict';
 
 const fs = require('fs');
@@ -59,10 +60,13 @@ async function main() {
         values: [n] }));
     }
     await client.query(`DROP TABLE ${table}`);
+    process.stdout.write(JSON.stringify(out) + '\n');
+    if (process.env.SUITE_HOLD) { // keep the session open, idle, until stdin closes
+      await new Promise((resolve) => { process.stdin.on('end', resolve); process.stdin.resume(); });
+    }
   } finally {
     await client.end();
   }
-  process.stdout.write(JSON.stringify(out) + '\n');
 }
 
 main().catch((err) => {
