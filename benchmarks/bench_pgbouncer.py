@@ -59,8 +59,9 @@ CLIENTS = 50
 DURATION = int(os.environ.get("RDSPROXYCTL_BENCH_SECONDS", "10"))
 SCALE = 10
 #: MaxConnectionsPercent of the benchmark proxy; the emulator's cap is this share of
-#: PostgreSQL's max_connections, and PgBouncer's pool size is the same number.
-POOL_PERCENT = int(os.environ.get("RDSPROXYCTL_BENCH_POOL_PERCENT", "100"))
+#: PostgreSQL's max_connections (100), and PgBouncer's pool size is the same number: 20
+#: connections for 50 clients, which only transaction pooling (multiplexing) can serve.
+POOL_PERCENT = int(os.environ.get("RDSPROXYCTL_BENCH_POOL_PERCENT", "20"))
 WORKLOADS = [("select-only", ["-S"]), ("TPC-B-like", [])]
 MODES = ["simple", "prepared"]
 PATHS = ["PostgreSQL", "PgBouncer", "emulator"]

@@ -23,7 +23,11 @@ The steps, in order, in ONE client session:
 ``prepared``        ``SELECT $1::int * 2`` for 1, 2, 3 through the client's named /
                     prepared statements (psql: ``PREPARE`` / ``EXECUTE``)
 
-then the table is dropped.  After the client has gone, :func:`assert_nothing_left`
+then the table is dropped.  While the session is open and idle between transactions,
+:func:`assert_multiplexed` checks that it holds no database connection (the proxy
+multiplexes it), or :func:`assert_pinned` that the client did something that pins it (as
+psycopg does: after a ROLLBACK or a DROP it sends ``DEALLOCATE ALL`` when it has prepared
+statements).  After the client has gone, :func:`assert_nothing_left`
 checks PostgreSQL itself: no backend of the app user is left inside a transaction.
 """
 
@@ -64,6 +68,23 @@ def check(outcome: dict[str, Any], *, skip: tuple[str, ...] = ()) -> None:
     expected = {k: v for k, v in EXPECTED.items() if k not in skip}
     got = {k: outcome.get(k) for k in expected}
     assert got == expected
+
+
+def assert_multiplexed(sandbox: Any, proxy_name: str) -> None:
+    """Called while ONE client session is open, idle between transactions and not pinned:
+    with transaction multiplexing it holds no database connection, so the proxy's pool
+    has none borrowed (session pooling would show one)."""
+    pool = sandbox.pool(proxy_name)
+    assert pool and pool["busy"] == 0, pool
+
+
+def assert_pinned(sandbox: Any, proxy_name: str, digest: str) -> None:
+    """Called while ONE client session is open and idle: it is pinned (holds its database
+    connection between transactions), and the proxy logged the pin with ``digest``."""
+    pool = sandbox.pool(proxy_name)
+    assert pool and pool["busy"] == 1, pool
+    lines = sandbox.log_lines(proxy_name, contains=f'Digest: "{digest}"')
+    assert lines and "was pinned" in lines[-1], lines
 
 
 def assert_nothing_left(sandbox: Any, timeout: float = 5.0) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from .clients_suite import ROWS_SQL, assert_nothing_left, check, table_name
+from .clients_suite import ROWS_SQL, assert_multiplexed, assert_nothing_left, check, table_name
 
 pytestmark = pytest.mark.slow
 
@@ -106,6 +106,9 @@ def test_psql(sandbox: Any, proxy: str, tmp_path: Path) -> None:
     # the two errors, and the statement psql ran inside the failed transaction: nothing else
     assert [line for line in proc.stderr.splitlines() if "ERROR" in line] == \
         [f"psql:{script}:14: ERROR:  22012", f"psql:{script}:18: ERROR:  22012"]
+    # SQL-level PREPARE pins the session (AWS's pinning conditions), logged with its digest
+    pin = sandbox.log_lines(PROXY, contains="prepare suite_double")
+    assert pin and "was pinned" in pin[0], pin
     assert_nothing_left(sandbox)
 
 
@@ -167,6 +170,7 @@ def test_node_postgres(sandbox: Any, proxy: str) -> None:
             line = proc.stdout.readline()  # the suite is done, its session open and idle
             assert line, proc.stderr.read()
             out = json.loads(line)
+            assert_multiplexed(sandbox, PROXY)  # a named statement does not pin
         finally:
             proc.stdin.close()  # let it end its session
         assert proc.wait(30) == 0, proc.stderr.read()

@@ -14,7 +14,15 @@ from typing import Any
 
 import pytest
 
-from .clients_suite import EXPECTED, ROWS_SQL, assert_nothing_left, check, table_name
+from .clients_suite import (
+    EXPECTED,
+    ROWS_SQL,
+    assert_multiplexed,
+    assert_nothing_left,
+    assert_pinned,
+    check,
+    table_name,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +53,8 @@ def psycopg_connect(sandbox: Any, host: str, **params: Any) -> Any:
                            connect_timeout=10, autocommit=True, **params)
 
 
-def run_psycopg(conn: Any, table: str) -> dict[str, Any]:
+def run_psycopg(conn: Any, table: str, probe: Any = None) -> dict[str, Any]:
+    """The suite; ``probe()`` runs after the first three steps, before anything pins."""
     import psycopg
     from psycopg import errors
 
@@ -53,6 +62,8 @@ def run_psycopg(conn: Any, table: str) -> dict[str, Any]:
     out["user"] = conn.execute("SELECT current_user").fetchone()[0]
     out["simple"] = conn.execute("SELECT 1 + 1").fetchone()[0]  # no params: simple query
     out["params"] = conn.execute("SELECT %s::int + %s::int", (40, 2)).fetchone()[0]
+    if probe:
+        probe()
     conn.execute(f"CREATE TABLE {table} (id int, note text)")
     with conn.transaction(force_rollback=True):
         with conn.cursor() as cur:
@@ -81,15 +92,17 @@ def run_psycopg(conn: Any, table: str) -> dict[str, Any]:
 
 
 def test_psycopg(sandbox: Any, proxy: str) -> None:
+    """Multiplexed until psycopg, having prepared its executemany INSERT, forgets its
+    prepared statements at the ROLLBACK with ``DEALLOCATE ALL``: that pins the session,
+    as on RDS Proxy (``prepare_threshold=None`` avoids it)."""
     with psycopg_connect(sandbox, proxy) as conn:
-        out = run_psycopg(conn, table_name("psycopg"))
+        out = run_psycopg(conn, table_name("psycopg"), lambda: assert_multiplexed(sandbox, PROXY))
         assert conn.pgconn.ssl_in_use
+        assert_pinned(sandbox, PROXY, "deallocate all")
     check(out)
     assert_nothing_left(sandbox)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: the emulator answers a 3.2 startup with "
-                   "NegotiateProtocolVersion 0 (libpq: 'server requested downgrade to pre-3.0')")
 def test_psycopg_latest_protocol(sandbox: Any, proxy: str) -> None:
     """libpq 18 (psycopg-binary >= 3.3 bundles it) asks for protocol 3.2 with
     ``max_protocol_version=latest``; the proxy must negotiate it down to 3.0 as
@@ -100,7 +113,9 @@ def test_psycopg_latest_protocol(sandbox: Any, proxy: str) -> None:
         pytest.skip(f"libpq {psycopg.pq.version()} has no max_protocol_version (needs 18)")
     with psycopg_connect(sandbox, proxy, max_protocol_version="latest") as conn:
         assert conn.pgconn.full_protocol_version == 30000
-        out = run_psycopg(conn, table_name("psycopg-latest"))
+        out = run_psycopg(conn, table_name("psycopg-latest"),
+                          lambda: assert_multiplexed(sandbox, PROXY))
+        assert_pinned(sandbox, PROXY, "deallocate all")
     check(out)
     assert_nothing_left(sandbox)
 
@@ -126,6 +141,7 @@ def test_psycopg_pipeline(sandbox: Any, proxy: str) -> None:
         assert len(many.fetchall()) == EXPECTED["rows"]
         assert count.fetchone() == (100, 5050)
         assert [c.fetchone()[0] for c in prepared] == EXPECTED["prepared"]
+        assert_multiplexed(sandbox, PROXY)  # named statements (prepare=True) do not pin
 
         with pytest.raises(errors.DivisionByZero):
             with conn.pipeline():
@@ -183,6 +199,7 @@ async def run_asyncpg(sandbox: Any, host: str, table: str) -> dict[str, Any]:
         statement = await conn.prepare("SELECT $1::int * 2")  # named: __asyncpg_stmt_N__
         out["prepared"] = [await statement.fetchval(n) for n in (1, 2, 3)]
         await conn.execute(f"DROP TABLE {table}")
+        await asyncio.to_thread(assert_multiplexed, sandbox, PROXY)
     finally:
         await conn.close()
     return out
@@ -210,6 +227,10 @@ def test_asyncpg_pool_concurrent_transactions(sandbox: Any, proxy: str) -> None:
             return await asyncio.gather(*(work(i) for i in range(20)))
 
     assert asyncio.run(main()) == [i + 10 for i in range(20)]
+    # asyncpg's reset query (advisory unlock, CLOSE ALL, UNLISTEN, RESET ALL) pins each
+    # pooled session at its first release, as RDS Proxy users report ("RESET" pins)
+    pins = sandbox.log_lines(PROXY, contains="reset all", count=5)
+    assert len(pins) >= 5 and all("was pinned" in line for line in pins), pins
     assert_nothing_left(sandbox)
 
 
@@ -251,6 +272,7 @@ def run_pg8000(sandbox: Any, host: str, table: str) -> dict[str, Any]:
         out["prepared"] = [statement.run(n=n)[0][0] for n in (1, 2, 3)]
         statement.close()
         conn.run(f"DROP TABLE {table}")
+        assert_multiplexed(sandbox, PROXY)
     finally:
         conn.close()
     return out
@@ -318,6 +340,9 @@ def run_sqlalchemy(sandbox: Any, host: str, table: str) -> dict[str, Any]:
             conn.commit()
         with engine.connect() as conn:  # the engine's pool hands the same session back
             assert conn.execute(text("SELECT 'again'")).scalar_one() == "again"
+        # its pooled session, idle: pinned by psycopg's DEALLOCATE ALL at the first rollback
+        # (every statement is prepared here)
+        assert_pinned(sandbox, PROXY, "deallocate all")
     finally:
         engine.dispose()
     return out
