@@ -14,7 +14,7 @@ import typer
 
 from rdsproxyctl import __version__
 from rdsproxyctl.cli.groups import LazyGroup
-from rdsproxyctl.cli.runtime import root_callback
+from rdsproxyctl.cli.runtime import reflow, root_callback
 
 HELP = """Operate Amazon RDS Proxy: inspect, create and change proxies, mint IAM tokens,
 test connections, read the proxy's logs, and diagnose what is wrong.
@@ -61,6 +61,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "modify": ("rdsproxyctl.cli.lifecycle",),
     "pool": ("rdsproxyctl.cli.lifecycle",),
     "delete": ("rdsproxyctl.cli.lifecycle",),
+    "wait": ("rdsproxyctl.cli.wait",),
     "iam": ("rdsproxyctl.cli.iam",),
     "endpoints": ("rdsproxyctl.cli.endpoints",),
     "logs": ("rdsproxyctl.cli.logs",),
@@ -75,10 +76,10 @@ class RootGroup(LazyGroup):
 app = typer.Typer(
     name="rdsproxyctl",
     cls=RootGroup,
-    help=HELP,
+    help=reflow(HELP),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.callback()(root_callback(VersionOption))

@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import re
 import sys
-from enum import Enum
 from typing import IO, TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from rdsproxyctl.cli import options as o
 from rdsproxyctl.cli.groups import group_with_default
 from rdsproxyctl.cli.output import Column, Fields, OutputFormat, Table, View, tsv_cell
 from rdsproxyctl.cli.runtime import Runtime, command
@@ -25,39 +25,24 @@ if TYPE_CHECKING:  # pragma: no cover
     from rdsproxyctl.core.logs.summary import Summary
 
 
-class FailOn(str, Enum):
-    warn = "warn"
-    error = "error"
-    none = "none"
+def _severity(fail_on: str) -> str:
+    """--fail-on (warn, error or fail, none) as the summary's severity words."""
+    threshold = o.fail_threshold(fail_on)
+    return "none" if threshold is None else ("warn" if threshold == "warn" else "error")
 
 
-TIME_FORMS = "15m, 2h, 1d, 1h30m or an ISO 8601 time (UTC unless it has an offset)"
-ProxyName = Annotated[str, typer.Argument(help="The proxy's name (DBProxyName).",
-                                          show_default=False)]
-Since = Annotated[str, typer.Option("--since", help=f"Start of the window: {TIME_FORMS}.")]
-Until = Annotated[Optional[str], typer.Option(
-    "--until", help="End of the window (default: now); same forms as --since.",
-    show_default=False)]
-Endpoint = Annotated[Optional[str], typer.Option(
-    "--endpoint", help="Only lines of this proxy endpoint (`default` is the proxy's own).",
-    show_default=False)]
-Signatures = Annotated[Optional[list[str]], typer.Option(
-    "--signature", "-s", help="Only this signature (repeatable; globs such as 'iam-auth-*'; "
-    "`unclassified`). See docs/signatures.md.", show_default=False)]
-Errors = Annotated[bool, typer.Option(
-    "--errors", help="Only warnings and errors (unknown lines by their level).")]
-Grep = Annotated[Optional[str], typer.Option(
-    "--grep", help="Only lines matching this regular expression (Python syntax, applied "
-    "locally to the whole line).", show_default=False)]
-FilterPattern = Annotated[Optional[str], typer.Option(
-    "--filter-pattern", help="CloudWatch Logs filter pattern, passed as is (replaces the one "
-    "built from the other options).", show_default=False)]
-FailOnOption = Annotated[FailOn, typer.Option(
-    "--fail-on", help="Exit 1 when a signature of this severity or worse is present.",
-    case_sensitive=False)]
-All = Annotated[bool, typer.Option(
-    "--all", help="Count info signatures too (default: warnings and errors only).")]
-Top = Annotated[int, typer.Option("--top", min=1, help="How many users, reasons and digests.")]
+ProxyName = o.ProxyName
+Since = o.Since
+Until = o.Until
+Endpoint = Annotated[Optional[str], o.option("--endpoint", "Only its lines (`default`: the "
+                                                 "proxy's own).")]
+Signatures = o.Signatures
+Errors = o.Errors
+Grep = o.Grep
+FilterPattern = o.FilterPattern
+FailOnOption = o.FailOn
+IncludeInfo = o.IncludeInfo
+Top = o.Top
 
 logs_app = group_with_default(
     "tail",
@@ -173,8 +158,7 @@ def tail_cmd(
     rt: Runtime,
     since: Since = "10m",
     until: Until = None,
-    follow: Annotated[bool, typer.Option(
-        "--follow", "-f", help="Keep polling for new lines until Ctrl-C (exit 130).")] = False,
+    follow: Annotated[bool, o.option("--follow")] = False,
     endpoint: Endpoint = None,
     signature: Signatures = None,
     errors: Errors = False,
@@ -206,6 +190,9 @@ def tail_cmd(
     if follow and until:
         raise UsageError("--follow and --until do not go together",
                          hint="--follow reads until Ctrl-C")
+    if errors:
+        rt.renderer.info("--errors: showing severity warn and error only (the signature's "
+                         "severity; unknown lines by their level)")
     if follow:
         rt.renderer.info(f"following {fetch.log_group(name)} (Ctrl-C to stop)")
         pages = fetch.follow(rt.aws, name, window.start, selection, filter_pattern=filter_pattern)
@@ -267,14 +254,14 @@ def summary_cmd(
     since: Since = "1h",
     until: Until = None,
     endpoint: Endpoint = None,
-    fail_on: FailOnOption = FailOn.error,
-    all_: All = False,
+    fail_on: FailOnOption = "fail",
+    include_info: IncludeInfo = False,
     top: Top = 10,
     filter_pattern: FilterPattern = None,
 ) -> None:
     """Count each signature in the window with its remedy; exit 1 at --fail-on severity.
 
-    Reports first and last seen, top users, top pinning reasons and digests. Only warnings and errors are fetched (a server-side filter pattern), unless --all. Exits 1 when a signature of --fail-on severity or worse is present, for runbooks.
+    Reports first and last seen, top users, top pinning reasons and digests. Only warnings and errors are fetched (a server-side filter pattern), unless --include-info. Exits 1 when a signature of --fail-on severity or worse is present, for runbooks.
 
     Examples:
 
@@ -291,7 +278,7 @@ def summary_cmd(
 
     check_name(name)
     window = Window.parse(since, until)
-    selection = Selection.build(min_severity=None if all_ else "warn", endpoint=endpoint)
+    selection = Selection.build(min_severity=None if include_info else "warn", endpoint=endpoint)
     pattern = filter_pattern if filter_pattern is not None else selection.filter_pattern()
     summarizer = Summarizer(top=top)
     group = fetch.log_group(name)
@@ -300,7 +287,7 @@ def summary_cmd(
             summarizer.add_all(page)
             update(f"reading {group}: {summarizer.events} events")
     _finish_summary(rt, summarizer.result(
-        fail_on.value, proxy=name, log_group=group, since=_iso(window.start),
+        _severity(fail_on), proxy=name, log_group=group, since=_iso(window.start),
         until=_iso(window.end) if window.end else None, filter_pattern=pattern))
 
 
@@ -330,10 +317,9 @@ def classify_cmd(
     file: Annotated[str, typer.Argument(
         help="File of log lines (exported logs, `aws logs tail` output ...); - for stdin.",
         show_default=True)] = "-",
-    summary: Annotated[bool, typer.Option(
-        "--summary", help="Print the summary (as `logs summary`) instead of the lines.")] = False,
-    fail_on: FailOnOption = FailOn.error,
-    all_: All = False,
+    summary: Annotated[bool, o.option("--summary")] = False,
+    fail_on: FailOnOption = "fail",
+    include_info: IncludeInfo = False,
     top: Top = 10,
     signature: Signatures = None,
     errors: Errors = False,
@@ -357,7 +343,7 @@ def classify_cmd(
 
     # a summary counts warnings and errors unless --all, like `logs summary`
     selection = Selection.build(signatures=signature or (), grep=grep,
-                                errors=errors or (summary and not all_))
+                                errors=errors or (summary and not include_info))
     stream = _open_input(file)
     if file == "-" and hasattr(stream, "isatty") and stream.isatty():
         rt.renderer.info("reading log lines from stdin (Ctrl-D to end)")
@@ -367,7 +353,7 @@ def classify_cmd(
             events = filter(selection.keep, events)
         if summary:
             result = Summarizer(top=top).add_all(events).result(
-                fail_on.value, file=file)
+                _severity(fail_on), file=file)
             _finish_summary(rt, result)
         else:
             _write_pages(rt, _batches(events))

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from rdsproxyctl.cli import options as o
 from rdsproxyctl.cli.output import Column, Fields, Table, View
 from rdsproxyctl.cli.runtime import Runtime, command
 
@@ -20,10 +21,7 @@ Examples:
   rdsproxyctl sandbox demo
 """
 
-DirOption = Annotated[Optional[Path], typer.Option(
-    "--dir", help="The sandbox's state directory (env: RDSPROXYCTL_SANDBOX_DIR; default: "
-    "$XDG_STATE_HOME/rdsproxyctl/sandbox).", show_default=False, file_okay=True,
-    dir_okay=True)]
+DirOption = Annotated[Optional[Path], o.option("--dir", "(env: RDSPROXYCTL_SANDBOX_DIR)")]
 
 PART_COLUMNS = [
     Column("name", "PART"),
@@ -40,13 +38,35 @@ PROXY_COLUMNS = [
 
 
 def register(app: typer.Typer) -> None:
-    group = typer.Typer(no_args_is_help=True, help=HELP)
+    from rdsproxyctl.cli.runtime import reflow
+
+    from rdsproxyctl.cli.groups import HelpGroup
+
+    group = typer.Typer(cls=HelpGroup, no_args_is_help=True, help=reflow(HELP))
     command(group, "up")(up_cmd)
     command(group, "down")(down_cmd)
     command(group, "status")(status_cmd)
     command(group, "env")(env_cmd)
     command(group, "demo")(demo_cmd)
     app.add_typer(group, name="sandbox")
+
+
+#: What only the sandbox needs (the `sandbox` extra): import name -> distribution.
+SANDBOX_MODULES = {"moto": "moto[server]", "flask": "moto[server]", "cryptography": "cryptography"}
+
+
+def require_sandbox_extra() -> None:
+    """Refuse (exit 2) before starting anything when the `sandbox` extra is not installed."""
+    from importlib.util import find_spec
+
+    from rdsproxyctl.errors import UsageError
+
+    missing = sorted({dist for module, dist in SANDBOX_MODULES.items()
+                      if find_spec(module) is None})
+    if missing:
+        raise UsageError("the sandbox needs packages that are not installed: "
+                         + ", ".join(missing),
+                         hint="pip install 'rdsproxyctl[sandbox]'")
 
 
 def _dir(path: Path | None) -> Path:
@@ -84,6 +104,7 @@ def up_cmd(rt: Runtime, dir: DirOption = None) -> None:
     """
     from rdsproxyctl.sandbox import manager
 
+    require_sandbox_extra()
     directory = _dir(dir)
     with rt.renderer.status("starting the sandbox") as update:
         status = manager.up(directory, region=rt.options.region, progress=update)
@@ -193,6 +214,7 @@ def demo_cmd(rt: Runtime, dir: DirOption = None) -> None:
     from rdsproxyctl.core.models import to_jsonable
     from rdsproxyctl.sandbox import demo
 
+    require_sandbox_extra()
     directory = _dir(dir)
     count = [0]
 
@@ -215,7 +237,7 @@ def demo_cmd(rt: Runtime, dir: DirOption = None) -> None:
         return
     rows = [{"line": line} for line in result.log_lines]
     rt.renderer.emit(View(data, [*show_view(result.details).sections,
-                                 *report_view([result.diagnose], single=True).sections,
+                                 *report_view([result.diagnose]).sections,
                                  Table(LOG_COLUMNS, rows, title=f"Log group {result.log_group}",
                                        empty="(no lines yet)")]))
     flag = f" --dir {directory}" if dir else ""
