@@ -88,7 +88,7 @@ def test_load_validation(count, concurrency, hold):
     (["--iam", "--user", "a"], "give a proxy NAME, or --host"),
     (["p", "--host", "h", "--password-env", "HOME"], "not both"),
     (["p", "--iam"], "--iam needs --user"),
-    (["p", "--iam", "--user", "a", "--sslmode", "bogus"], "not a libpq sslmode"),
+    (["p", "--iam", "--user", "a", "--sslmode", "bogus"], "is not one of disable, allow"),
     (["p", "--iam", "--user", "a", "--ca-bundle", "/nonexistent.pem"], "no such file"),
     (["p", "--password-env", "RDSPROXYCTL_NOT_SET_X"], "that variable is not set"),
     (["p", "--iam", "--user", "a", "--count", "0"], "--count must be at least 1"),

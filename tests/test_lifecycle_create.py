@@ -72,7 +72,7 @@ def test_create_dry_run_table_lists_each_call(world, cli):
 def test_create_makes_role_proxy_and_target_waits_and_show_reflects_it(
         world, cli, monkeypatch):
     monkeypatch.setattr(motoext, "TRANSITION_READS", 2)
-    out = cli(*create_args(world, "--idle-client-timeout", "900", "--iam", "required",
+    out = cli(*create_args(world, "--idle-client-timeout", "900", "--iam-auth", "required",
                            "--client-password-auth-type", "POSTGRES_SCRAM_SHA_256",
                            "--tag", "team=db", "--security-groups", world.security_group,
                            "--max-idle-connections-percent", "30", "--borrow-timeout", "60",
@@ -155,7 +155,7 @@ def test_create_existing_proxy_fails_clearly_or_succeeds_with_if_not_exists(
     assert api_calls.mutating == []
     out = cli(*args, "--if-not-exists")
     assert "already exists: nothing to do" in out.stderr
-    assert "no changes" in out.stdout
+    assert "no changes" in out.stderr
     assert api_calls.mutating == []
 
 

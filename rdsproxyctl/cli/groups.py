@@ -49,7 +49,7 @@ def _suggest(ctx: Any, args: list[str], commands: list[str]) -> None:
     words = [a for a in args if not a.startswith("-")]
     if len(words) < 2 or words[0] != args[0]:
         return
-    matches = get_close_matches(args[0], commands, cutoff=0.6)
+    matches = get_close_matches(args[0], commands, cutoff=0.75)
     if matches:
         raise UsageError(f"No such command {args[0]!r}. Did you mean "
                                + ", ".join(repr(m) for m in matches) + "?", ctx)

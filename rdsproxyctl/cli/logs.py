@@ -341,7 +341,7 @@ def classify_cmd(
     from rdsproxyctl.core.logs.query import Selection
     from rdsproxyctl.core.logs.summary import Summarizer
 
-    # a summary counts warnings and errors unless --all, like `logs summary`
+    # a summary counts warnings and errors unless --include-info, like `logs summary`
     selection = Selection.build(signatures=signature or (), grep=grep,
                                 errors=errors or (summary and not include_info))
     stream = _open_input(file)

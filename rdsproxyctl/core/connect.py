@@ -260,6 +260,16 @@ def prepare(aws: Any, spec: ConnectSpec) -> Prepared:
 
         proxy = get_proxy(aws, spec.proxy)
         context["proxy_arn"] = proxy.arn
+        if not spec.iam and proxy.iam_auth in ("REQUIRED", "END_TO_END"):
+            # refused before anything is sent: the proxy would reject the password, and the
+            # error would read as a token problem although no token was sent
+            from rdsproxyctl.errors import AuthError
+
+            how = "--secret" if spec.secret_arn else "--password-env"
+            raise AuthError(f"proxy {spec.proxy} requires IAM authentication: {how} sends a "
+                            "password it would refuse",
+                            hint=f"use --iam, or `rdsproxyctl iam disable {spec.proxy}` to "
+                                 "allow passwords")
         from rdsproxyctl.core.iam import db_user_arn
 
         context["resource_arn"] = db_user_arn(proxy, spec.user or "*")

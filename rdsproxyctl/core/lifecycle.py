@@ -879,7 +879,7 @@ def connect_policy(aws: Any, name: str, db_users: list[str]) -> dict[str, Any]:
     for user in db_users:
         iamdocs.check_db_user(user)
     if not db_users:
-        raise UsageError("pass --db-user USER (or --db-user '*' for any database user)")
+        raise UsageError("pass --user USER (or --user '*' for any database user)")
     return iamdocs.connect_policy(get_proxy(aws, name), db_users)
 
 
