@@ -354,7 +354,8 @@ class Renderer:
                                  show_header=False, title_style="bold")
                 texts = [(Text(label), self._styled(cell(value), Text))
                          for label, value in section.pairs]
-                grid.add_column(style="bold cyan", no_wrap=True)
+                grid.add_column(style="bold cyan", no_wrap=True,
+                                min_width=max((len(str(t)) for t, _ in texts), default=1))
                 grid.add_column(overflow="fold", min_width=_longest_word(t for _, t in texts))
                 for row in texts:
                     grid.add_row(*row)
@@ -364,7 +365,7 @@ class Renderer:
                 self._empty(section)
                 continue
             optional = sum(1 for c in section.columns if c.optional)
-            for drop in range(0 if self.wide else optional + 1):
+            for drop in range(1 if self.wide else optional + 1):
                 columns = self.columns(section, drop)
                 table = RichTable(title=section.title, title_justify="left",
                                   box=box.SIMPLE_HEAD, title_style="bold",
