@@ -88,3 +88,31 @@ def test_a_command_imports_only_its_own_module():
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout
     loaded = eval(out.strip().splitlines()[-1])
     assert "rdsproxyctl.cli.proxies" not in loaded, loaded
+
+
+ONE_PROCESS = """
+import json, sys
+from typer.testing import CliRunner
+from rdsproxyctl.cli.app import app
+runner = CliRunner()
+heavy = ("boto3", "botocore", "psycopg")
+report = {}
+for args in json.loads(sys.argv[1]):
+    result = runner.invoke(app, [*args, "--help"])
+    loaded = sorted(m for m in sys.modules if m.split(".")[0] in heavy)
+    report[" ".join(args)] = [result.exit_code, loaded, "Usage" in result.output]
+print(json.dumps(report))
+"""
+
+
+def test_help_of_every_command_in_one_process_stays_light():
+    """All the help pages in one process: no command's module drags in a heavy one
+    that another's help would then find already loaded."""
+    paths = all_command_paths()
+    out = subprocess.run([sys.executable, "-c", ONE_PROCESS, json.dumps(paths)],
+                         capture_output=True, text=True, check=True, timeout=120)
+    report = json.loads(out.stdout)
+    assert set(report) == {" ".join(p) for p in paths}
+    for command, (code, loaded, usage) in report.items():
+        assert (command, code, usage) == (command, 0, True)
+        assert (command, loaded) == (command, [])

@@ -166,3 +166,12 @@ def test_an_empty_table_is_a_message_on_stderr_not_data():
         assert out == "" and "no proxies in this region" in err, (fmt, terminal)
     out, _ = render("tsv", empty)
     assert out == "name\n"
+
+
+def test_status_on_a_terminal_shows_brackets_literally():
+    err = io.StringIO()
+    renderer = Renderer(stdout=io.StringIO(), stderr=err, terminal=True, color=False)
+    with renderer.status("[1/2] ModifyDBProxyTargetGroup: InitQuery=SELECT '[/oops]'") as update:
+        update("[2/2] RegisterDBProxyTargets: [bold]db1[/bold]")
+    renderer.info("done")
+    assert "done" in err.getvalue()

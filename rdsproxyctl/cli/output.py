@@ -120,14 +120,68 @@ def flatten(data: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
         yield prefix, data
 
 
-def _longest_word(texts: Any) -> int:
-    return max((len(w) for t in texts for w in str(t).split()), default=1)
+PADDING = 2  # rich's default cell padding: one space each side
 
 
-def _min_width(console: Any, renderable: Any) -> int:
+def _widths(texts: list[list[str]], wrap: tuple[bool, ...] | None = None
+            ) -> tuple[list[int], list[int]]:
+    """Each column's narrowest width that splits no word, and its natural width."""
+    mins, maxes = [], []
+    for i, column in enumerate(texts):
+        longest = max((len(t) for t in column), default=1)
+        word = max((len(w) for t in column for w in t.split()), default=1)
+        wraps = True if wrap is None else wrap[i]
+        mins.append((word if wraps else longest) + PADDING)
+        maxes.append(longest + PADDING)
+    return mins, maxes
+
+
+def _extra(console: Any, table: Any, maxes: list[int]) -> int:
+    """The table's width beyond its columns (edges, separators)."""
     from rich.measure import Measurement
 
-    return Measurement.get(console, console.options.update_width(100_000), renderable).minimum
+    natural = Measurement.get(console, console.options.update_width(100_000), table).maximum
+    return max(0, natural - sum(maxes))
+
+
+def _fits(console: Any, table: Any, texts: list[list[str]]) -> bool:
+    mins, maxes = _widths(texts)
+    return sum(mins) + _extra(console, table, maxes) <= console.width
+
+
+def _print_fitted(console: Any, table: Any, texts: list[list[str]],
+                  wrap: tuple[bool, ...] | None = None) -> None:
+    """Print ``table`` at the terminal's width if its words allow, else wider.
+
+    rich shrinks the widest columns first, whatever their words, so the widths are
+    decided here: each column keeps its longest word, and the columns with room to
+    spare give it up, in proportion to what they can spare."""
+    mins, maxes = _widths(texts, wrap)
+    extra = _extra(console, table, maxes)
+    avail = console.width - extra
+    if sum(maxes) <= avail:
+        console.print(table)
+        return
+    excess = sum(maxes) - avail
+    slack = [hi - lo for lo, hi in zip(mins, maxes)]
+    if sum(slack) <= excess:
+        widths = list(mins)
+    else:
+        total = sum(slack)
+        widths = [hi - excess * spare // total for hi, spare in zip(maxes, slack)]
+        i = 0
+        while sum(widths) > avail:  # rounding: take the rest from columns with room left
+            if widths[i] > mins[i]:
+                widths[i] -= 1
+            i = (i + 1) % len(widths)
+    for column, w in zip(table.columns, widths):
+        column.width = w - PADDING
+    width = console.width
+    console.width = max(width, sum(widths) + extra)  # wider than the terminal, never split
+    try:
+        console.print(table)
+    finally:
+        console.width = width
 
 
 def compile_query(expression: str) -> Any:
@@ -339,8 +393,9 @@ class Renderer:
 
     def _emit_rich(self, view: View) -> None:
         """Rich tables that never break a word: a column is at least as wide as its longest
-        word; when that does not fit the terminal, optional columns go first (not with -o
-        wide), then the table is wider than the terminal rather than split a name."""
+        word; when the table does not fit the terminal, optional columns go first (not with
+        -o wide), then free text wraps between words, then the table is wider than the
+        terminal (as kubectl's) rather than split a name, an ARN or an address."""
         from rich import box
         from rich.table import Table as RichTable
         from rich.text import Text
@@ -352,14 +407,14 @@ class Renderer:
             if isinstance(section, Fields):
                 grid = RichTable(title=section.title, title_justify="left", box=box.SIMPLE,
                                  show_header=False, title_style="bold")
-                texts = [(Text(label), self._styled(cell(value), Text))
+                pairs = [[Text(label), self._styled(cell(value), Text)]
                          for label, value in section.pairs]
-                grid.add_column(style="bold cyan", no_wrap=True,
-                                min_width=max((len(str(t)) for t, _ in texts), default=1))
-                grid.add_column(overflow="fold", min_width=_longest_word(t for _, t in texts))
-                for row in texts:
-                    grid.add_row(*row)
-                self._print_unbroken(console, grid)
+                grid.add_column(style="bold cyan", no_wrap=True)
+                grid.add_column(overflow="fold")
+                for pair in pairs:
+                    grid.add_row(*pair)
+                _print_fitted(console, grid, [[str(r[i]) for r in pairs] for i in (0, 1)],
+                              wrap=(False, True))
                 continue
             if not section.rows:
                 self._empty(section)
@@ -373,29 +428,15 @@ class Renderer:
                 rows = [[self._styled(cell(pick(r, c.key)), Text) if c.styled
                          else Text(cell(pick(r, c.key))) for c in columns]
                         for r in section.rows]
-                for i, c in enumerate(columns):
-                    words = [row[i] for row in rows]
-                    if self.headers:
-                        words.append(Text(c.header))
-                    table.add_column(c.header, overflow="fold", min_width=_longest_word(words))
+                for c in columns:
+                    table.add_column(c.header, overflow="fold")
                 for row in rows:
                     table.add_row(*row)
-                if _min_width(console, table) <= console.width:
+                texts = [[str(row[i]) for row in rows] + ([c.header] if self.headers else [])
+                         for i, c in enumerate(columns)]
+                if self.wide or drop == optional or _fits(console, table, texts):
                     break
-            self._print_unbroken(console, table)
-
-    @staticmethod
-    def _print_unbroken(console: Any, renderable: Any) -> None:
-        needed = _min_width(console, renderable)
-        if needed <= console.width:
-            console.print(renderable)
-            return
-        width = console.width
-        console.width = needed  # overflow the terminal (as kubectl does), never split a word
-        try:
-            console.print(renderable)
-        finally:
-            console.width = width
+            _print_fitted(console, table, texts)
 
     def _styled(self, text: str, text_cls: Any) -> Any:
         style = STATUS_STYLES.get(text.split("/")[0].split(" ")[0], "")
