@@ -90,12 +90,15 @@ class EventWriter:
         from rdsproxyctl.core.logs.signatures import SIGNATURES
 
         self.width = max(len(s.id) for s in SIGNATURES)
-        if self.format is OutputFormat.table and rt.renderer.is_terminal():
+        self.query = rt.renderer.query
+        if self.format is OutputFormat.table and rt.renderer.is_terminal() and not self.query:
             from rich.console import Console
 
             self.console = Console(file=self.out, force_terminal=True, highlight=False,
                                    no_color=not rt.renderer.color, soft_wrap=True)
-        if self.format is OutputFormat.tsv:
+        if self.query is not None or not rt.renderer.headers:
+            pass
+        elif self.format is OutputFormat.tsv:
             self.out.write("\t".join(TSV_KEYS) + "\n")
         elif self.format is OutputFormat.markdown:
             self.out.write("| time | level | signature | message |\n|---|---|---|---|\n")
@@ -106,7 +109,9 @@ class EventWriter:
             return
         self.count += len(events)
         fmt = self.format
-        if fmt is OutputFormat.json:
+        if self.query is not None:  # --query: applied to each event's JSON object
+            self.out.write("".join(self._queried(e) for e in events))
+        elif fmt is OutputFormat.json:
             dumps = json.JSONEncoder(separators=(",", ":")).encode
             self.out.write("\n".join(dumps(e.to_json()) for e in events) + "\n")
         elif fmt is OutputFormat.tsv:
@@ -125,6 +130,17 @@ class EventWriter:
                 f"{safe(e.message)}\n"
                 for e in events))
         self.out.flush()
+
+    def _queried(self, event: LogEvent) -> str:
+        """One line: --query's result for one event (JSON with -o json; else a value, or
+        tab-separated values)."""
+        result = self.query.search(event.to_json())
+        if result is None:
+            return ""
+        if self.format is OutputFormat.json or isinstance(result, dict):
+            return json.dumps(result, separators=(",", ":")) + "\n"
+        values = result if isinstance(result, list) else [result]
+        return "\t".join(tsv_cell(v) for v in values) + "\n"
 
     def _rich(self, events: list[LogEvent]) -> None:
         from rich.text import Text
