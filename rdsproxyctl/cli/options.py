@@ -20,7 +20,6 @@ work for one release, with a warning on stderr, and are not shown in help.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated, Any, Optional
 
 try:  # typer 0.28 carries its own copy of click
@@ -36,23 +35,22 @@ AUTH_PANEL = "Authentication"
 NET_PANEL = "Network"
 
 
-@dataclass(frozen=True)
 class Term:
     """One flag of the vocabulary.
 
     ``kind``: text, integer, number, duration, time, path, choice, flag (a bare
     switch) or switch (``--x/--no-x``).  ``default`` is the documented default, the
-    same in every command (``vary`` explains the one that differs, if any).
+    same in every command (``vary`` explains the one that differs, if any).  (A plain
+    class: a dataclass costs every start-up its generated methods.)
     """
 
-    flag: str
-    kind: str
-    meaning: str
-    short: str | None = None
-    default: Any = None
-    choices: tuple[str, ...] = ()
-    env: str | None = None
-    vary: str | None = None
+    __slots__ = ("flag", "kind", "meaning", "short", "default", "choices", "env", "vary")
+
+    def __init__(self, flag: str, kind: str, meaning: str, short: str | None = None,
+                 default: Any = None, choices: tuple[str, ...] = (), env: str | None = None,
+                 vary: str | None = None) -> None:
+        self.flag, self.kind, self.meaning, self.short = flag, kind, meaning, short
+        self.default, self.choices, self.env, self.vary = default, choices, env, vary
 
     @property
     def decls(self) -> tuple[str, ...]:
