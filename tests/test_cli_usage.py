@@ -60,9 +60,11 @@ def test_command_help_has_one_global_options_line_and_reflowed_paragraphs(cli):
 
 
 def test_shell_completion_for_bash_zsh_and_fish(cli):
-    for shell in ("bash", "zsh", "fish"):
-        out = cli("--show-completion", shell)
-        assert "_RDSPROXYCTL_COMPLETE" in out.stdout, shell
+    for shell, marker in (("bash", "_rdsproxyctl_completion()"), ("zsh", "#compdef rdsproxyctl"),
+                          ("fish", "complete --command rdsproxyctl")):
+        out = cli(env={"_RDSPROXYCTL_COMPLETE": f"source_{shell}"}, code=None)
+        assert marker in out.stdout and "_RDSPROXYCTL_COMPLETE" in out.stdout, shell
+    assert "--install-completion" in cli("--help", env={"COLUMNS": "200"}).stdout
     done = cli(env={"_RDSPROXYCTL_COMPLETE": "complete_bash", "COMP_WORDS": "rdsproxyctl ta",
                     "COMP_CWORD": "1"}, code=None)
     assert done.stdout.split() == ["targets"]
