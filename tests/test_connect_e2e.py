@@ -168,13 +168,23 @@ def test_connect_json_keys_are_documented(sandbox, sandbox_cli):
     data, _ = smoke(sandbox_cli, "c-docs", "--iam", "--user", sandbox.app_user, "--database",
                     sandbox.app_database)
     assert_documented("connect", data)
-    failed, _ = smoke(sandbox_cli, "c-docs", "--password-env", "BAD", "--user",
-                      sandbox.app_user, code=4, env={"BAD": "not-a-token"})
+    sandbox.make_proxy("c-docs-pw", iam="DISABLED")  # a wrong password, refused by the proxy
+    failed, _ = smoke(sandbox_cli, "c-docs-pw", "--password-env", "BAD", "--user",
+                      sandbox.app_user, code=4, env={"BAD": "not-the-password"})
     assert_documented("connect", failed)
     load = sandbox_cli("connect", "c-docs", "--iam", "--user", sandbox.app_user, "--database",
                        sandbox.app_database, "--count", "4", "--concurrency", "2",
                        "--check-backends", "-o", "json").json()
     assert_documented("connect", load)
+
+
+def test_a_password_against_an_iam_only_proxy_is_refused_before_connecting(sandbox,
+                                                                          sandbox_cli):
+    sandbox.make_proxy("c-iamonly")
+    out = sandbox_cli("connect", "c-iamonly", "--password-env", "PW", code=4,
+                      env={"PW": "a-password"})
+    assert "proxy c-iamonly requires IAM authentication" in out.stderr
+    assert "use --iam, or `rdsproxyctl iam disable c-iamonly`" in out.stderr
 
 
 def test_pg_variables_are_the_defaults_as_psql_reads_them(sandbox, sandbox_cli):
