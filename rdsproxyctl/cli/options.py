@@ -20,6 +20,7 @@ work for one release, with a warning on stderr, and are not shown in help.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Optional
 
 try:  # typer 0.28 carries its own copy of click
@@ -304,54 +305,72 @@ OptionalProxyName = Annotated[Optional[str], typer.Argument(
 EndpointName = Annotated[str, typer.Argument(help="The endpoint's name (DBProxyEndpointName).",
                                              show_default=False)]
 
-# -- shared options ---------------------------------------------------------------------------
-User = Annotated[Optional[str], option("--user")]
-Database = Annotated[Optional[str], option("--database")]
-Host = Annotated[Optional[str], option("--host")]
-Port = Annotated[Optional[int], option("--port")]
-Endpoint = Annotated[Optional[str], option("--endpoint")]
-CaBundle = Annotated[Optional[str], option("--ca-bundle")]
-Secret = Annotated[Optional[str], option("--secret")]
-Secrets = Annotated[Optional[list[str]], option("--secret", "Repeatable.",
-                                                rich_help_panel=AUTH_PANEL)]
-DryRun = Annotated[bool, option("--dry-run", rich_help_panel=PLAN_PANEL)]
-Wait = Annotated[bool, option("--wait", rich_help_panel=PLAN_PANEL)]
-Timeout = Annotated[float, option("--timeout", rich_help_panel=PLAN_PANEL)]
-Yes = Annotated[bool, option("--yes")]
-IfExists = Annotated[bool, option("--if-exists")]
-IfNotExists = Annotated[bool, option("--if-not-exists")]
-Subnets = Annotated[Optional[list[str]], option("--subnets", rich_help_panel=NET_PANEL)]
-SecurityGroups = Annotated[Optional[list[str]], option("--security-groups",
-                                                       rich_help_panel=NET_PANEL)]
-Tags = Annotated[Optional[list[str]], option("--tag")]
-DbInstance = Annotated[Optional[str], option("--db-instance")]
-DbCluster = Annotated[Optional[str], option("--db-cluster")]
-Role = Annotated[Optional[str], option("--role", rich_help_panel=AUTH_PANEL)]
-IamAuth = Annotated[Optional[str], option("--iam-auth", rich_help_panel=AUTH_PANEL)]
-ClientPasswordAuthType = Annotated[Optional[str], option("--client-password-auth-type",
-                                                         rich_help_panel=AUTH_PANEL)]
-EndToEndIam = Annotated[Optional[bool], option("--end-to-end-iam", rich_help_panel=AUTH_PANEL)]
-RequireTls = Annotated[Optional[bool], option("--require-tls")]
-IdleClientTimeout = Annotated[Optional[float], option("--idle-client-timeout")]
-DebugLogging = Annotated[Optional[bool], option("--debug-logging")]
-MaxConnectionsPercent = Annotated[Optional[int], option("--max-connections-percent",
-                                                        rich_help_panel=POOL_PANEL)]
-MaxIdleConnectionsPercent = Annotated[Optional[int], option("--max-idle-connections-percent",
-                                                            rich_help_panel=POOL_PANEL)]
-BorrowTimeout = Annotated[Optional[float], option("--borrow-timeout",
-                                                  rich_help_panel=POOL_PANEL)]
-InitQuery = Annotated[Optional[str], option("--init-query", rich_help_panel=POOL_PANEL)]
-SessionPinningFilter = Annotated[Optional[list[str]], option("--session-pinning-filter",
-                                                             rich_help_panel=POOL_PANEL)]
-Since = Annotated[str, option("--since")]
-Until = Annotated[Optional[str], option("--until")]
-FailOn = Annotated[str, option("--fail-on")]
-Signatures = Annotated[Optional[list[str]], option("--signature")]
-Errors = Annotated[bool, option("--errors")]
-Grep = Annotated[Optional[str], option("--grep")]
-FilterPattern = Annotated[Optional[str], option("--filter-pattern")]
-IncludeInfo = Annotated[bool, option("--include-info")]
-Top = Annotated[int, option("--top", min=1)]
+# -- shared options (built on first use: a command pays only for the ones it takes) ---------
+_SHARED: dict[str, Callable[[], Any]] = {
+    "User": lambda: Annotated[Optional[str], option("--user")],
+    "Database": lambda: Annotated[Optional[str], option("--database")],
+    "Host": lambda: Annotated[Optional[str], option("--host")],
+    "Port": lambda: Annotated[Optional[int], option("--port")],
+    "Endpoint": lambda: Annotated[Optional[str], option("--endpoint")],
+    "CaBundle": lambda: Annotated[Optional[str], option("--ca-bundle")],
+    "Secret": lambda: Annotated[Optional[str], option("--secret")],
+    "Secrets": lambda: (
+        Annotated[Optional[list[str]], option("--secret", "Repeatable.",
+        rich_help_panel=AUTH_PANEL)]),
+    "DryRun": lambda: Annotated[bool, option("--dry-run", rich_help_panel=PLAN_PANEL)],
+    "Wait": lambda: Annotated[bool, option("--wait", rich_help_panel=PLAN_PANEL)],
+    "Timeout": lambda: Annotated[float, option("--timeout", rich_help_panel=PLAN_PANEL)],
+    "Yes": lambda: Annotated[bool, option("--yes")],
+    "IfExists": lambda: Annotated[bool, option("--if-exists")],
+    "IfNotExists": lambda: Annotated[bool, option("--if-not-exists")],
+    "Subnets": lambda: (
+        Annotated[Optional[list[str]], option("--subnets", rich_help_panel=NET_PANEL)]),
+    "SecurityGroups": lambda: (
+        Annotated[Optional[list[str]], option("--security-groups", rich_help_panel=NET_PANEL)]),
+    "Tags": lambda: Annotated[Optional[list[str]], option("--tag")],
+    "DbInstance": lambda: Annotated[Optional[str], option("--db-instance")],
+    "DbCluster": lambda: Annotated[Optional[str], option("--db-cluster")],
+    "Role": lambda: Annotated[Optional[str], option("--role", rich_help_panel=AUTH_PANEL)],
+    "IamAuth": lambda: Annotated[Optional[str], option("--iam-auth", rich_help_panel=AUTH_PANEL)],
+    "ClientPasswordAuthType": lambda: (
+        Annotated[Optional[str], option("--client-password-auth-type",
+        rich_help_panel=AUTH_PANEL)]),
+    "EndToEndIam": lambda: (
+        Annotated[Optional[bool], option("--end-to-end-iam", rich_help_panel=AUTH_PANEL)]),
+    "RequireTls": lambda: Annotated[Optional[bool], option("--require-tls")],
+    "IdleClientTimeout": lambda: Annotated[Optional[float], option("--idle-client-timeout")],
+    "DebugLogging": lambda: Annotated[Optional[bool], option("--debug-logging")],
+    "MaxConnectionsPercent": lambda: (
+        Annotated[Optional[int], option("--max-connections-percent", rich_help_panel=POOL_PANEL)]),
+    "MaxIdleConnectionsPercent": lambda: (
+        Annotated[Optional[int], option("--max-idle-connections-percent",
+        rich_help_panel=POOL_PANEL)]),
+    "BorrowTimeout": lambda: (
+        Annotated[Optional[float], option("--borrow-timeout", rich_help_panel=POOL_PANEL)]),
+    "InitQuery": lambda: (
+        Annotated[Optional[str], option("--init-query", rich_help_panel=POOL_PANEL)]),
+    "SessionPinningFilter": lambda: (
+        Annotated[Optional[list[str]], option("--session-pinning-filter",
+        rich_help_panel=POOL_PANEL)]),
+    "Since": lambda: Annotated[str, option("--since")],
+    "Until": lambda: Annotated[Optional[str], option("--until")],
+    "FailOn": lambda: Annotated[str, option("--fail-on")],
+    "Signatures": lambda: Annotated[Optional[list[str]], option("--signature")],
+    "Errors": lambda: Annotated[bool, option("--errors")],
+    "Grep": lambda: Annotated[Optional[str], option("--grep")],
+    "FilterPattern": lambda: Annotated[Optional[str], option("--filter-pattern")],
+    "IncludeInfo": lambda: Annotated[bool, option("--include-info")],
+    "Top": lambda: Annotated[int, option("--top", min=1)],
+}
+
+
+def __getattr__(name: str) -> Any:
+    """``options.User`` and the other shared types of :data:`_SHARED`, built once."""
+    factory = _SHARED.get(name)
+    if factory is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = globals()[name] = factory()
+    return value
 
 DEFAULT_TIMEOUT = VOCABULARY["--timeout"].default
 

@@ -94,11 +94,9 @@ GLOBAL_FLAGS = {"profile": "--profile", "region": "--region", "endpoint_url": "-
                 "no_color": "--no-color", "debug": "--debug", "quiet": "--quiet"}
 
 
-def global_params(hidden: bool) -> list[tuple[str, Any, Any]]:
-    """The global options as typer parameters: (name, annotation, default "unset").
-
-    Hidden in each command's help (one "Global options" line there instead); shown in
-    full by ``rdsproxyctl --help``."""
+def global_params() -> list[tuple[str, Any, Any]]:
+    """The global options as typer parameters: (name, annotation, default "unset"),
+    shown in full by ``rdsproxyctl --help``."""
     from rdsproxyctl.cli.options import option
 
     params: list[tuple[str, Any, Any]] = []
@@ -106,13 +104,25 @@ def global_params(hidden: bool) -> list[tuple[str, Any, Any]]:
         is_flag = name in ("no_headers", "no_color", "debug", "quiet")
         annotation = bool if is_flag else Optional[str]
         params.append((name, Annotated[annotation, option(
-            flag, GLOBAL_HELP.get(name), rich_help_panel=GLOBAL_PANEL, show_default=False,
-            hidden=hidden)], False if is_flag else None))
+            flag, GLOBAL_HELP.get(name), rich_help_panel=GLOBAL_PANEL, show_default=False)],
+            False if is_flag else None))
     return params
 
 
-COMMON_PARAMS = global_params(hidden=True)
-ROOT_PARAMS = global_params(hidden=False)
+def hidden(params: list[tuple[str, Any, Any]]) -> list[tuple[str, Any, Any]]:
+    """The same options hidden from a command's help (one "Global options" line there)."""
+    import copy
+
+    out = []
+    for name, annotation, default in params:
+        info = copy.copy(annotation.__metadata__[0])
+        info.hidden = True
+        out.append((name, Annotated[annotation.__origin__, info], default))
+    return out
+
+
+ROOT_PARAMS = global_params()
+COMMON_PARAMS = hidden(ROOT_PARAMS)
 GLOBAL_EPILOG = ("Global options (before or after the command; see `rdsproxyctl --help`): "
                  "--profile, --region, --endpoint-url, -o/--output "
                  "table|wide|json|tsv|markdown, --query, --no-headers, --no-color, --debug, "
