@@ -96,6 +96,16 @@ class LazyGroup(HelpGroup):
     """
 
     lazy: dict[str, tuple[str, ...]] = {}
+    #: command -> its one-line help: the root's own help lists commands from this alone
+    summaries: dict[str, str] = {}
+    _listing = False
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self._listing = True  # get_command below: a summary row, no module imported
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
 
     def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
@@ -131,6 +141,10 @@ class LazyGroup(HelpGroup):
         modules = self.lazy.get(cmd_name)
         if modules is None:
             return super().get_command(ctx, cmd_name)
+        if self._listing and cmd_name in self.summaries:
+            from typer.core import TyperCommand
+
+            return TyperCommand(cmd_name, short_help=self.summaries[cmd_name])
         return _load(modules).get_command(ctx, cmd_name)
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
