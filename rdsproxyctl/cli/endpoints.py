@@ -9,7 +9,7 @@ import typer
 from rdsproxyctl.cli import options as o
 from rdsproxyctl.cli.groups import group_with_default
 from rdsproxyctl.cli.output import Table, View
-from rdsproxyctl.cli.plans import confirm, run_plan, wait_options
+from rdsproxyctl.cli.plans import run_plan, wait_options
 from rdsproxyctl.cli.runtime import Runtime, command
 
 ProxyName = o.ProxyName
@@ -57,6 +57,7 @@ def create_cmd(
     security_groups: o.SecurityGroups = None,
     tag: o.Tags = None,
     if_not_exists: o.IfNotExists = False,
+    yes: o.Yes = False,
     dry_run: o.DryRun = False,
     wait: o.Wait = True,
     timeout: o.Timeout = o.DEFAULT_TIMEOUT,
@@ -79,7 +80,7 @@ def create_cmd(
         rt.aws, name, endpoint, role=role, subnets=v.split_list(subnets) or None,
         security_groups=v.split_list(security_groups) or None, tags=v.parse_tags(tag),
         if_not_exists=if_not_exists)
-    run_plan(rt, plan, dry_run=dry_run, wait=wait, options=options)
+    run_plan(rt, plan, dry_run=dry_run, yes=yes, wait=wait, options=options)
 
 
 def delete_cmd(
@@ -103,6 +104,5 @@ def delete_cmd(
     options = wait_options(timeout)
 
     plan = lifecycle.endpoint_delete_plan(rt.aws, name, endpoint, if_exists=if_exists)
-    if not dry_run and not plan.no_changes:
-        confirm(rt, f"Delete endpoint {endpoint} of proxy {name}?", yes=yes)
-    run_plan(rt, plan, dry_run=dry_run, wait=wait, options=options)
+    run_plan(rt, plan, dry_run=dry_run, yes=yes, wait=wait, options=options,
+             question=f"Delete endpoint {endpoint} of proxy {name}?")

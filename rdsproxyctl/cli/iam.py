@@ -9,7 +9,7 @@ import typer
 from rdsproxyctl.cli import options as o
 from rdsproxyctl.cli.groups import HelpGroup
 from rdsproxyctl.cli.output import Fields, Table, View
-from rdsproxyctl.cli.plans import run_plan, wait_options
+from rdsproxyctl.cli.plans import require_consent, run_plan, wait_options
 from rdsproxyctl.cli.runtime import Runtime, command
 
 ProxyName = o.ProxyName
@@ -33,6 +33,7 @@ def enable_cmd(
     name: ProxyName,
     rt: Runtime,
     mode: Annotated[str, o.option("--mode")] = "required",
+    yes: o.Yes = False,
     dry_run: o.DryRun = False,
     wait: o.Wait = True,
     timeout: o.Timeout = o.DEFAULT_TIMEOUT,
@@ -40,11 +41,12 @@ def enable_cmd(
     """Require IAM authentication on every auth entry (IAMAuth REQUIRED).
 
     Shows each entry's IAMAuth before and after.  IAM authentication needs TLS: a
-    proxy that does not require TLS gets a warning.
+    proxy that does not require TLS gets a warning.  Clients that use passwords are
+    refused once IAM is required: asks for confirmation on a terminal (--yes otherwise).
 
     Examples:
 
-      rdsproxyctl iam enable demo
+      rdsproxyctl iam enable demo --yes
 
       rdsproxyctl iam enable demo --dry-run -o json
     """
@@ -53,28 +55,31 @@ def enable_cmd(
     options = wait_options(timeout)
 
     run_plan(rt, lifecycle.iam_plan(rt.aws, name, enable=True, mode=mode), dry_run=dry_run,
-             wait=wait, options=options)
+             yes=yes, wait=wait, options=options)
 
 
 def disable_cmd(
     name: ProxyName,
     rt: Runtime,
+    yes: o.Yes = False,
     dry_run: o.DryRun = False,
     wait: o.Wait = True,
     timeout: o.Timeout = o.DEFAULT_TIMEOUT,
 ) -> None:
     """Turn IAM authentication off on every auth entry (IAMAuth DISABLED).
 
+    This weakens authentication: asks for confirmation on a terminal (--yes otherwise).
+
     Examples:
 
-      rdsproxyctl iam disable demo
+      rdsproxyctl iam disable demo --yes
     """
     from rdsproxyctl.core import lifecycle
 
     options = wait_options(timeout)
 
-    run_plan(rt, lifecycle.iam_plan(rt.aws, name, enable=False), dry_run=dry_run, wait=wait,
-             options=options)
+    run_plan(rt, lifecycle.iam_plan(rt.aws, name, enable=False), dry_run=dry_run, yes=yes,
+             wait=wait, options=options)
 
 
 def status_view(status: object) -> View:
@@ -115,6 +120,8 @@ def policy_cmd(
     attach_to_role: Annotated[Optional[str], o.option("--attach-to-role")] = None,
     attach_to_user: Annotated[Optional[str], o.option("--attach-to-user")] = None,
     policy_name: Annotated[Optional[str], o.option("--policy-name")] = None,
+    replace: Annotated[bool, o.option("--replace")] = False,
+    yes: o.Yes = False,
     dry_run: o.DryRun = False,
 ) -> None:
     """Print the rds-db:connect policy that lets a principal connect through the proxy.
@@ -122,6 +129,8 @@ def policy_cmd(
     The resource is arn:aws:rds-db:REGION:ACCOUNT:dbuser:prx-ID/USER, with the prx-
     id of the proxy (not of the database).  The policy JSON goes to stdout; with
     --attach-to-role or --attach-to-user it is also attached as an inline policy.
+    An existing inline policy of that name is read first: the statement is added to
+    it (its other statements stay), or with --replace the whole policy is replaced.
 
     Examples:
 
@@ -135,15 +144,16 @@ def policy_cmd(
 
     document = lifecycle.connect_policy(rt.aws, name, list(db_user or []))
     if not (attach_to_role or attach_to_user):
-        if policy_name or dry_run:
+        if policy_name or dry_run or replace:
             from rdsproxyctl.errors import UsageError
 
-            raise UsageError("--policy-name and --dry-run go with --attach-to-role or "
-                             "--attach-to-user")
+            raise UsageError("--policy-name, --replace and --dry-run go with --attach-to-role "
+                             "or --attach-to-user")
         rt.renderer.write_json(document)
         return
-    plan = lifecycle.attach_policy_plan(rt.aws, name, document, role=attach_to_role,
-                                        user=attach_to_user, policy_name=policy_name)
+    plan, stored = lifecycle.attach_policy_plan(
+        rt.aws, name, document, role=attach_to_role, user=attach_to_user,
+        policy_name=policy_name, replace=replace)
     if dry_run:
         run_plan(rt, plan, dry_run=True)
         return
@@ -151,6 +161,10 @@ def policy_cmd(
 
     for warning in plan.warnings:
         rt.renderer.warn(warning)
+    if plan.no_changes:
+        rt.renderer.write_json(stored)
+        return
+    require_consent(rt, plan, yes=yes)
     execute(rt.aws, plan, wait=False)
-    rt.renderer.write_json(document)
+    rt.renderer.write_json(stored)
     rt.renderer.success(plan.calls[0].description)

@@ -13,8 +13,8 @@ from typing import Annotated, Optional
 import typer
 
 from rdsproxyctl.cli import options as o
-from rdsproxyctl.cli.options import AUTH_PANEL, NET_PANEL
-from rdsproxyctl.cli.plans import confirm, run_plan, wait_options
+from rdsproxyctl.cli.options import AUTH_PANEL, NET_PANEL, PLAN_PANEL
+from rdsproxyctl.cli.plans import run_plan, wait_options
 from rdsproxyctl.cli.runtime import Runtime, command
 
 ProxyName = o.ProxyName
@@ -74,6 +74,7 @@ def create_cmd(
     init_query: o.InitQuery = None,
     session_pinning_filter: o.SessionPinningFilter = None,
     if_not_exists: o.IfNotExists = False,
+    yes: o.Yes = False,
     dry_run: o.DryRun = False,
     wait: o.Wait = True,
     timeout: o.Timeout = o.DEFAULT_TIMEOUT,
@@ -137,13 +138,17 @@ def create_cmd(
         raise UsageError("--role-name goes with --create-role")
     plan = lifecycle.create_plan(rt.aws, spec, create_role=role_request,
                                  if_not_exists=if_not_exists)
-    run_plan(rt, plan, dry_run=dry_run, wait=wait, options=options)
+    run_plan(rt, plan, dry_run=dry_run, yes=yes, wait=wait, options=options)
 
 
 def apply_cmd(
     spec_file: Annotated[str, typer.Argument(
         metavar="SPEC.toml", help="The spec file (see docs/apply.md).", show_default=False)],
     rt: Runtime,
+    prune: Annotated[bool, o.option("--prune", rich_help_panel=PLAN_PANEL)] = False,
+    detailed_exitcode: Annotated[bool, o.option("--detailed-exitcode",
+                                                rich_help_panel=PLAN_PANEL)] = False,
+    yes: o.Yes = False,
     dry_run: o.DryRun = False,
     wait: o.Wait = True,
     timeout: o.Timeout = o.DEFAULT_TIMEOUT,
@@ -153,24 +158,35 @@ def apply_cmd(
     The spec says what Terraform's aws_db_proxy, aws_db_proxy_default_target_group,
     aws_db_proxy_target and aws_db_proxy_endpoint say (same attribute names).  The
     plan is printed as a diff of fields; running it again prints "no changes" and
-    makes no change.  Tables left out of the spec are left as they are.
+    makes no change.  Tables left out of the spec are left as they are; endpoints,
+    targets and auth entries the spec does not name are removed only with --prune
+    (and, like anything that weakens TLS or authentication, only with consent).
 
     Examples:
 
       rdsproxyctl apply proxy.toml --dry-run
 
-      rdsproxyctl apply proxy.toml
+      rdsproxyctl apply proxy.toml --dry-run --detailed-exitcode   # 2: drift
+
+      rdsproxyctl apply proxy.toml --prune --yes
 
       rdsproxyctl apply proxy.toml --dry-run -o json | jq '.changes'
     """
     from rdsproxyctl.core import lifecycle
     from rdsproxyctl.core.spec import load_spec
+    from rdsproxyctl.errors import ExitCode, UsageError
 
     options = wait_options(timeout)
+    if detailed_exitcode and not dry_run:
+        raise UsageError("--detailed-exitcode goes with --dry-run",
+                         hint="`rdsproxyctl apply SPEC --dry-run --detailed-exitcode` exits 2 "
+                         "when the proxy differs from the spec")
 
     spec = load_spec(spec_file)
-    run_plan(rt, lifecycle.apply_plan(rt.aws, spec), dry_run=dry_run, wait=wait,
-             options=options)
+    outcome = run_plan(rt, lifecycle.apply_plan(rt.aws, spec, prune=prune), dry_run=dry_run,
+                       yes=yes, wait=wait, options=options)
+    if detailed_exitcode and not outcome.plan.no_changes:
+        raise typer.Exit(ExitCode.USAGE)
 
 
 def modify_cmd(
@@ -190,6 +206,7 @@ def modify_cmd(
     iam_auth: o.IamAuth = None,
     client_password_auth_type: o.ClientPasswordAuthType = None,
     end_to_end_iam: o.EndToEndIam = None,
+    yes: o.Yes = False,
     dry_run: o.DryRun = False,
     wait: o.Wait = True,
     timeout: o.Timeout = o.DEFAULT_TIMEOUT,
@@ -218,7 +235,7 @@ def modify_cmd(
         end_to_end_iam=end_to_end_iam, add_secrets=split_list(add_secret),
         remove_secrets=split_list(remove_secret), iam_auth=iam_auth,
         client_password_auth_type=client_password_auth_type)
-    run_plan(rt, lifecycle.modify_plan(rt.aws, name, req), dry_run=dry_run, wait=wait,
+    run_plan(rt, lifecycle.modify_plan(rt.aws, name, req), dry_run=dry_run, yes=yes, wait=wait,
              options=options)
 
 
@@ -230,6 +247,7 @@ def pool_cmd(
     borrow_timeout: o.BorrowTimeout = None,
     init_query: o.InitQuery = None,
     session_pinning_filter: o.SessionPinningFilter = None,
+    yes: o.Yes = False,
     dry_run: o.DryRun = False,
     wait: o.Wait = True,
     timeout: o.Timeout = o.DEFAULT_TIMEOUT,
@@ -250,7 +268,7 @@ def pool_cmd(
 
     pool = _pool_spec(max_connections_percent, max_idle_connections_percent, borrow_timeout,
                       init_query, session_pinning_filter)
-    run_plan(rt, lifecycle.pool_plan(rt.aws, name, pool), dry_run=dry_run, wait=wait,
+    run_plan(rt, lifecycle.pool_plan(rt.aws, name, pool), dry_run=dry_run, yes=yes, wait=wait,
              options=options)
 
 
@@ -281,6 +299,5 @@ def delete_cmd(
     options = wait_options(timeout)
 
     plan = lifecycle.delete_plan(rt.aws, name, if_exists=if_exists)
-    if not dry_run and not plan.no_changes:
-        confirm(rt, f"Delete proxy {name} in {rt.aws.region}?", yes=yes)
-    run_plan(rt, plan, dry_run=dry_run, wait=wait, options=options)
+    run_plan(rt, plan, dry_run=dry_run, yes=yes, wait=wait, options=options,
+             question=f"Delete proxy {name} in {rt.aws.region}?")

@@ -127,8 +127,13 @@ VOCABULARY: dict[str, Term] = _terms(
     Term("--timeout", "duration", "How long to wait at most, then exit 1 (the change goes on "
          "in AWS).", default=1200.0),
     Term("--for", "choice", "What to wait for.", choices=WAIT_FOR, default="available"),
-    Term("--yes", "flag", "Go ahead without asking (required without a terminal).", short="-y",
+    Term("--yes", "flag", "Consent to a plan that removes, deregisters, or weakens TLS or "
+         "authentication, without asking (required without a terminal).", short="-y",
          default=False),
+    Term("--prune", "flag", "Also remove what the spec no longer names (endpoints, targets, "
+         "auth entries); without it they are kept, with a warning.", default=False),
+    Term("--detailed-exitcode", "flag", "With --dry-run: exit 0 when nothing differs, 2 when "
+         "the plan has changes (drift), as terraform plan -detailed-exitcode.", default=False),
     Term("--if-exists", "flag", "Succeed without change when it does not exist.", default=False),
     Term("--if-not-exists", "flag", "Succeed without change when it exists.", default=False),
     # -- proxy settings -----------------------------------------------------------------------
@@ -174,6 +179,9 @@ VOCABULARY: dict[str, Term] = _terms(
          "Server only).", default="required"),
     Term("--attach-to-role", "text", "Attach the policy inline to this IAM role (name or ARN)."),
     Term("--attach-to-user", "text", "Attach the policy inline to this IAM user (name or ARN)."),
+    Term("--replace", "flag", "Replace an existing inline policy of that name instead of "
+         "adding the statement to it (needs consent: its other statements go).",
+         default=False),
     Term("--policy-name", "text", "Name of the inline policy (default: "
          "rds-proxy-connect-NAME)."),
     # -- diagnose -----------------------------------------------------------------------------

@@ -48,6 +48,7 @@ def register(app: typer.Typer) -> None:
     command(group, "status")(status_cmd)
     command(group, "env")(env_cmd)
     command(group, "demo")(demo_cmd)
+    command(group, "flush")(flush_cmd)
     app.add_typer(group, name="sandbox")
 
 
@@ -89,6 +90,12 @@ def status_view(status: Any) -> View:
     ])
 
 
+#: The sandbox's AWS API is moto's: it checks no signature (docs/sandbox.md, "Who can use it").
+OPEN_API_WARNING = ("the sandbox's AWS API on 127.0.0.1 accepts any credentials: any user of "
+                    "this machine can read its secrets (the app database's password) and change "
+                    "its proxies; run it on a machine you do not share")
+
+
 def up_cmd(rt: Runtime, dir: DirOption = None) -> None:
     """Start the sandbox, or whatever part of it is not running (safe to run twice).
 
@@ -115,6 +122,7 @@ def up_cmd(rt: Runtime, dir: DirOption = None) -> None:
         raise CheckFailed("some part of the sandbox is not running",
                           hint=f"see the logs: {', '.join(status.log_files)}")
     env_hint = 'eval "$(rdsproxyctl sandbox env' + (f" --dir {directory}" if dir else "") + ')"'
+    rt.renderer.warn(OPEN_API_WARNING)
     rt.renderer.success(f"sandbox up; point your shell at it with: {env_hint}")
 
 
@@ -142,7 +150,8 @@ def down_cmd(rt: Runtime, dir: DirOption = None) -> None:
         raise CheckFailed("still listening after down: " + ", ".join(result.leftovers),
                           hint="another process holds those ports")
     if not result.stopped and not result.removed:
-        rt.renderer.info(f"no sandbox in {directory}: nothing to stop")
+        rt.renderer.info(f"no sandbox in {directory} (no state.json of `sandbox up`): nothing "
+                         "stopped or deleted")
 
 
 def status_cmd(rt: Runtime, dir: DirOption = None) -> None:
@@ -189,6 +198,32 @@ def env_cmd(rt: Runtime, dir: DirOption = None) -> None:
         return
     for line in sandbox.shell():
         rt.renderer.write_line(line)
+
+
+def flush_cmd(rt: Runtime, dir: DirOption = None) -> None:
+    """Publish the proxies' CloudWatch metrics and ship their log lines now.
+
+    The emulator publishes RDS Proxy's metrics (namespace AWS/RDS) into the sandbox's
+    CloudWatch once a minute; this does it at once and waits until it is done, so
+    `aws cloudwatch get-metric-statistics` sees what just happened.
+
+    Examples:
+
+      rdsproxyctl sandbox flush
+
+      rdsproxyctl sandbox flush && aws cloudwatch get-metric-statistics --namespace AWS/RDS \\
+        --metric-name DatabaseConnections --dimensions Name=ProxyName,Value=sandbox-demo \\
+        --statistics Maximum --period 60 --start-time $(date -u -d -5min +%FT%TZ) \\
+        --end-time $(date -u -d +1min +%FT%TZ)
+    """
+    from rdsproxyctl.core.models import to_jsonable
+    from rdsproxyctl.sandbox import manager
+
+    result = manager.flush(_dir(dir))
+    data = to_jsonable(result)
+    rt.renderer.emit(View(data, [Fields([("directory", data["directory"]),
+                                         ("metrics published", data["metrics_published"]),
+                                         ("seconds", data["seconds"])], title="Sandbox flush")]))
 
 
 LOG_COLUMNS = [Column("line", "LOG LINE")]

@@ -44,6 +44,37 @@ def _quiet(_: str) -> None:
 
 
 @dataclass(frozen=True)
+class FlushResult:
+    """What ``sandbox flush`` did."""
+
+    directory: str
+    metrics_published: int  # publications since the daemon started, this one included
+    seconds: float
+
+
+def flush(directory: Path, timeout: float = 10.0) -> FlushResult:
+    """Make the daemon publish its metrics and ship its log lines now (SIGUSR1), and wait
+    until it has (``metrics_published`` in ``emulator.json`` grows)."""
+    from rdsproxyctl.errors import CheckFailed, NotFound
+
+    pid = daemon_pid(directory)
+    if pid is None:
+        raise NotFound(f"no running sandbox in {directory}",
+                       hint="`rdsproxyctl sandbox up` starts it")
+    path = directory / st.EMULATOR_STATE
+    before = int((st.read_json(path) or {}).get("metrics_published", 0))
+    started = time.monotonic()
+    os.kill(pid, signal.SIGUSR1)
+    while time.monotonic() - started < timeout:
+        time.sleep(0.05)
+        now = int((st.read_json(path) or {}).get("metrics_published", 0))
+        if now > before:
+            return FlushResult(str(directory), now, round(time.monotonic() - started, 3))
+    raise CheckFailed(f"the sandbox daemon did not publish within {timeout:.0f} s",
+                      hint=f"see {directory / 'daemon.log'}")
+
+
+@dataclass(frozen=True)
 class Part:
     """One running part of the sandbox."""
 
@@ -236,7 +267,7 @@ def _ensure_daemon(directory: Path, state: dict[str, Any], progress: Progress) -
         _stop_pid(pid, st.DAEMON_MODULE, str(directory))
     (directory / st.DAEMON_FILE).unlink(missing_ok=True)
     progress("starting the AWS API (moto) and the proxy emulator")
-    with open(directory / st.DAEMON_LOG, "ab") as log:
+    with st.open_private(directory / st.DAEMON_LOG, "ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", st.DAEMON_MODULE, str(directory)],
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True, close_fds=True, cwd=directory)
@@ -286,7 +317,8 @@ def down(directory: Path, progress: Progress = _quiet) -> DownResult:
     from rdsproxyctl.sandbox import postgres
 
     _check_dir(directory)
-    if not directory.exists():
+    if not directory.exists() or not st.is_sandbox(directory):
+        # not a sandbox (no state.json of ours): delete nothing, not even a lock file
         return DownResult(str(directory), [], False, [])
     stopped: list[str] = []
     with _locked(directory):

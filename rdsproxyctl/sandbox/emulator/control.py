@@ -12,6 +12,7 @@ changing them at the same time.
 
 from __future__ import annotations
 
+import datetime
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -219,7 +220,10 @@ class Control:
             if role.access_key_id == access_key_id:
                 role_name = role.role_arn.split("/")[-1]
                 arn = f"arn:aws:sts::{self.account_id}:assumed-role/{role_name}/{role.session_name}"
-                return SigningKey(role.secret_access_key, arn, role.session_token)
+                expires = role.expiration  # moto keeps naive UTC
+                if expires is not None and expires.tzinfo is None:
+                    expires = expires.replace(tzinfo=datetime.timezone.utc)
+                return SigningKey(role.secret_access_key, arn, role.session_token, expires)
         return None
 
     def decision(self, principal_arn: str, action: str, resource: str) -> str:
@@ -269,6 +273,23 @@ class Control:
             prints.append((arn, username, password))
         report.fingerprint = tuple(prints)
         return report
+
+    # -- metrics -------------------------------------------------------------------------
+    @property
+    def cloudwatch(self) -> Any:
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        return cloudwatch_backends[self.account_id][self.region]
+
+    def put_metric_data(self, namespace: str, data: list[dict[str, Any]]) -> None:
+        """PutMetricData, in process (what ``aws cloudwatch put-metric-data`` would do).
+        moto keeps timestamps as naive UTC datetimes."""
+        import datetime as _dt
+
+        data = [{**d, "Timestamp": d["Timestamp"].astimezone(_dt.timezone.utc)
+                 .replace(tzinfo=None)} if isinstance(d.get("Timestamp"), _dt.datetime) else d
+                for d in data]
+        self.cloudwatch.put_metric_data(namespace, data)
 
     # -- logs ----------------------------------------------------------------------------
     def put_log_events(self, group: str, stream: str, events: list[dict[str, Any]]) -> None:
