@@ -2,7 +2,7 @@
 
 Each command group lives in its own module with a ``register(app)`` function; COMMANDS
 below says which module defines which top-level command, and the module is imported
-only when its command runs (or for ``--help``).  Importing this module must stay cheap:
+only when its command runs (the root ``--help`` lists SUMMARIES instead).  Importing this module must stay cheap:
 no boto3, botocore or psycopg, and no command module.
 """
 

@@ -92,7 +92,7 @@ class LazyGroup(HelpGroup):
     :attr:`lazy` maps a command name to the modules whose ``register(app)`` define it
     (each module registers on a fresh ``typer.Typer``; the command is picked from the
     result).  ``rdsproxyctl token ...`` then never imports the modules of ``show``,
-    ``sandbox`` or ``diagnose``; ``rdsproxyctl --help`` imports them all to list them.
+    ``sandbox`` or ``diagnose``; ``rdsproxyctl --help`` lists them from :attr:`summaries` without importing any.
     """
 
     lazy: dict[str, tuple[str, ...]] = {}
