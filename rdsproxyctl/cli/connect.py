@@ -37,7 +37,8 @@ def smoke_view(result: Any) -> View:
         ("authentication", data["auth"]),
     ]
     if data["ok"]:
-        pairs.append(("result", f"connected as {data['current_user']}, PostgreSQL "
+        product = "MySQL" if data.get("engine") == "mysql" else "PostgreSQL"
+        pairs.append(("result", f"connected as {data['current_user']}, {product} "
                                 f"{data['server_version']}"))
     else:
         f = data["failure"]
@@ -99,7 +100,8 @@ def connect_cmd(
     endpoint: o.Endpoint = None,
     host: o.Host = None,
     port: o.Port = None,
-    sslmode: Annotated[Optional[str], o.option("--sslmode")] = None,
+    sslmode: Annotated[Optional[str], o.option(
+        "--sslmode", "MySQL: the same --ssl-mode; verify-full is VERIFY_IDENTITY.")] = None,
     ca_bundle: o.CaBundle = None,
     connect_timeout: Annotated[float, o.option("--connect-timeout")] = 10.0,
     count: Annotated[Optional[int], o.option("--count")] = None,
@@ -113,8 +115,9 @@ def connect_cmd(
     do (with --secret, the user is the secret's).
 
     Phases: proxy lookup, DNS, TCP connect, TLS handshake, authentication, first query
-    (SELECT 1, current_user, server version). The test never pins a proxy session (no
-    prepared statements, no `options`, no SET). Exit codes by failure class: dns, network,
+    (SELECT 1, current_user, server version). PostgreSQL and MySQL proxies (psycopg,
+    PyMySQL). The test never pins a proxy session (no prepared statements, no `options`,
+    no SET). Exit codes by failure class: dns, network,
     tls, proxy-limit, pool-timeout 5; iam-auth, password-auth 4; unsupported-option 2;
     database 1.
 

@@ -96,7 +96,7 @@ VOCABULARY: dict[str, Term] = _terms(
     Term("--endpoint", "text", "A proxy endpoint's name (DBProxyEndpointName) instead of the "
          "proxy's default endpoint."),
     Term("--host", "text", "A host name to use as is, without looking the proxy up."),
-    Term("--port", "integer", "Port for --host (default 5432)."),
+    Term("--port", "integer", "Port for --host (default 5432; 3306 means a MySQL proxy)."),
     Term("--user", "text", "Database user.", short="-u", env="PGUSER"),
     Term("--database", "text", "Database name (default: the user name).", short="-d",
          env="PGDATABASE"),
@@ -111,14 +111,16 @@ VOCABULARY: dict[str, Term] = _terms(
     Term("--connect-timeout", "duration", "How long a connection attempt may take.",
          default=10.0),
     Term("--format", "choice", "What the token command prints: token, env (export lines), "
-         "json, or dsn (a libpq connection string without the password).",
+         "json, or dsn (a libpq connection string without the password; MySQL: the mysql "
+         "client's options).",
          choices=TOKEN_FORMATS),
     # -- connect load mode --------------------------------------------------------------------
     Term("--count", "integer", "Load mode: this many connections in all."),
     Term("--concurrency", "integer", "Load mode: this many at a time.", default=10),
     Term("--hold", "duration", "Load mode: keep each connection open this long.", default=0.0),
     Term("--check-backends", "flag", "Load mode: report the most backend connections the "
-         "database held (pg_stat_activity).", default=False),
+         "database held (pg_stat_activity; MySQL: information_schema.processlist).",
+         default=False),
     # -- plans, waiting, consent ---------------------------------------------------------------
     Term("--dry-run", "flag", "Print the plan (every API call and its parameters) and change "
          "nothing.", default=False),
@@ -216,6 +218,8 @@ VOCABULARY: dict[str, Term] = _terms(
     Term("--summary", "flag", "Print the summary (as `logs summary`) instead of the lines.",
          default=False),
     # -- sandbox ------------------------------------------------------------------------------
+    Term("--mysql", "flag", "Also start a MariaDB server (Debian's mariadb-server) and a "
+         "sandbox-mysql DB instance for MYSQL proxies; kept by later `up`s.", default=False),
     Term("--dir", "path", "The sandbox's state directory (default: "
          "$XDG_STATE_HOME/rdsproxyctl/sandbox).", env="RDSPROXYCTL_SANDBOX_DIR"),
 )
