@@ -24,8 +24,10 @@ RANK = {"FAIL": 0, "WARN": 1, "SKIP": 2, "PASS": 3}
 def diagnose(sandbox_cli, proxy, *args, code=None):
     """Findings by check id (the worst, when a check reports one finding per target)."""
     out = sandbox_cli("diagnose", proxy, *args, "-o", "json", code=code)
+    data = out.json()
+    report = data[0] if isinstance(data, list) else data  # a list of one report per proxy
     worst: dict = {}
-    for f in out.json()["findings"]:
+    for f in report["findings"]:
         if f["id"] not in worst or RANK.get(f["status"], 9) < RANK.get(worst[f["id"]]["status"], 9):
             worst[f["id"]] = f
     return worst
