@@ -17,7 +17,7 @@ from rdsproxyctl.cli.groups import LazyGroup
 from rdsproxyctl.cli.runtime import root_callback
 
 HELP = """Operate Amazon RDS Proxy: inspect, create and change proxies, mint IAM tokens,
-test connections, read the proxy's logs, and diagnose what is wrong.
+test connections, read the proxy's logs and metrics, and diagnose what is wrong.
 
 Examples:
 
@@ -30,6 +30,8 @@ Examples:
   rdsproxyctl connect my-proxy --iam --user app
 
   rdsproxyctl diagnose my-proxy --user app
+
+  rdsproxyctl metrics my-proxy --since 3h; rdsproxyctl top my-proxy
 
   rdsproxyctl sandbox demo      # everything, offline, no AWS account
 
@@ -64,6 +66,9 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "iam": ("rdsproxyctl.cli.iam",),
     "endpoints": ("rdsproxyctl.cli.endpoints",),
     "logs": ("rdsproxyctl.cli.logs",),
+    "metrics": ("rdsproxyctl.cli.metrics",),
+    "top": ("rdsproxyctl.cli.top",),
+    "pinning": ("rdsproxyctl.cli.pinning",),
     "sandbox": ("rdsproxyctl.cli.sandbox",),
 }
 

@@ -332,6 +332,9 @@ def classify_cmd(
         show_default=True)] = "-",
     summary: Annotated[bool, typer.Option(
         "--summary", help="Print the summary (as `logs summary`) instead of the lines.")] = False,
+    pinning: Annotated[bool, typer.Option(
+        "--pinning", help="Print the pinning report (as `pinning NAME`: pin events by cause "
+        "and digest, each with its fix) instead of the lines.")] = False,
     fail_on: FailOnOption = FailOn.error,
     all_: All = False,
     top: Top = 10,
@@ -350,11 +353,15 @@ def classify_cmd(
       rdsproxyctl logs classify exported.log --summary --fail-on warn
 
       rdsproxyctl logs classify exported.log -s 'pinned*' -o json | jq -r .digest | sort | uniq -c
+
+      rdsproxyctl logs classify exported.log --pinning
     """
     from rdsproxyctl.core.logs.classify import classify_lines, read_lines
     from rdsproxyctl.core.logs.query import Selection
     from rdsproxyctl.core.logs.summary import Summarizer
 
+    if summary and pinning:
+        raise UsageError("--summary and --pinning do not go together: choose one report")
     # a summary counts warnings and errors unless --all, like `logs summary`
     selection = Selection.build(signatures=signature or (), grep=grep,
                                 errors=errors or (summary and not all_))
@@ -365,7 +372,11 @@ def classify_cmd(
         events = classify_lines(read_lines(stream))
         if not selection.keeps_all:
             events = filter(selection.keep, events)
-        if summary:
+        if pinning:
+            from rdsproxyctl.cli.pinning import classify_pinning
+
+            classify_pinning(rt, events, file)
+        elif summary:
             result = Summarizer(top=top).add_all(events).result(
                 fail_on.value, file=file)
             _finish_summary(rt, result)

@@ -36,11 +36,19 @@ TIME_HELP = ("a duration back from now (15m, 2h, 1d, 1h30m) or an ISO 8601 time 
              "has an offset)")
 
 
+def duration_seconds(value: str) -> float | None:
+    """``15m``, ``1h30m``, ``90s`` ... in seconds; ``None`` when ``value`` is not a duration."""
+    text = value.strip()
+    if not _DURATION_FULL.fullmatch(text):
+        return None
+    return sum(float(n) * _UNITS[u.lower()] for n, u in _DURATION.findall(text))
+
+
 def parse_time(value: str, *, now: dt.datetime, option: str = "--since") -> dt.datetime:
     """``value`` as an aware UTC datetime; :class:`UsageError` (exit 2) if it is neither form."""
     text = value.strip()
-    if _DURATION_FULL.fullmatch(text):
-        seconds = sum(float(n) * _UNITS[u.lower()] for n, u in _DURATION.findall(text))
+    seconds = duration_seconds(text)
+    if seconds is not None:
         if seconds <= 0:
             raise UsageError(f"{option} {value!r} must be more than zero")
         try:
