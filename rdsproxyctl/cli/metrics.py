@@ -108,11 +108,7 @@ def metrics_cmd(
 ) -> None:
     """The proxy's CloudWatch metrics: min/avg/max/last and a sparkline per metric.
 
-    Every RDS Proxy metric of the monitoring page (connections, borrowed, pinned, in
-    transaction, borrow and query latency, requests, setup failures,
-    MaxDatabaseConnectionsAllowed, availability) in one GetMetricData call per page. `-o json`
-    gives each metric's timestamps and values (keys in docs/json.md), `-o tsv` one row per
-    datapoint. A window without datapoints (a new or idle proxy) is not an error.
+    Every RDS Proxy metric of the monitoring page (connections, borrowed, pinned, in transaction, borrow and query latency, requests, setup failures, MaxDatabaseConnectionsAllowed, availability) in one GetMetricData call per page. `-o json` gives each metric's timestamps and values (keys in docs/json.md), `-o tsv` one row per datapoint. A window without datapoints (a new or idle proxy) is not an error.
 
     Examples:
 

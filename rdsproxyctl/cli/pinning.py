@@ -83,12 +83,7 @@ def pinning_cmd(
 ) -> None:
     """What pins the proxy's sessions: pin events by cause and digest, and each fix.
 
-    Reads the pin lines of /aws/rds/proxy/NAME (written only while DebugLogging is on: the
-    command says when it is off) and the pinned-connections metric. Each group says why it
-    pins in plain words and the fix: the InitQuery to move a SET into (as the `rdsproxyctl
-    pool` command that would apply it; nothing is changed), the driver setting that stops
-    named prepared statements, with its source, or "inherent: keep the session short".
-    Exit 1 when more than 20% of client sessions were pinned.
+    Reads the pin lines of /aws/rds/proxy/NAME (written only while DebugLogging is on: the command says when it is off) and the pinned-connections metric. Each group says why it pins in plain words and the fix: the InitQuery to move a SET into (as the `rdsproxyctl pool` command that would apply it; nothing is changed), the driver setting that stops named prepared statements, with its source, or "inherent: keep the session short". Exit 1 when more than 20% of client sessions were pinned.
 
     Examples:
 

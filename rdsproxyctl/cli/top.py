@@ -72,11 +72,13 @@ def live_table(s: Snapshot, interval: float) -> Any:
         "red" if s.setup_failed_auth else "")
     logs = Table(box=None, show_header=True, header_style="bold", title_justify="left",
                  title="newest warnings and errors (5 min)")
-    for col in ("time", "signature", "message"):
-        logs.add_column(col, overflow="ellipsis", no_wrap=True)
+    logs.add_column("time", no_wrap=True)
+    logs.add_column("signature", no_wrap=True, min_width=20)
+    logs.add_column("message", overflow="ellipsis", no_wrap=True)
     for line in reversed(s.log_lines):
         style = "red" if line.severity == "error" else "yellow"
-        logs.add_row(safe(line.timestamp), Text(line.signature, style=style),
+        when = safe(line.timestamp)
+        logs.add_row(when[11:19] if len(when) >= 19 else when, Text(line.signature, style=style),
                      safe(line.message)[:120])
     parts: list[Any] = [head, table, logs]
     parts.extend(Text(n, style="dim") for n in s.notes)
@@ -97,12 +99,9 @@ def top_cmd(
         "--iterations", min=0, hidden=True, help="Stop after this many refreshes (0: until "
         "Ctrl-C).")] = 0,
 ) -> None:
-    """A live view of the pool: client vs database connections against the ceiling, pinned
-    and borrowed, borrow vs query latency, the newest warning and error log lines.
+    """A live view of the pool: client vs database connections against the ceiling, pinned and borrowed, borrow vs query latency, the newest warning and error log lines.
 
-    On a terminal it refreshes in place until Ctrl-C; piped, it prints one line per refresh
-    (`-o json`: one JSON object per line, keys in docs/json.md). Ctrl-C ends it cleanly
-    (exit 0).
+    On a terminal it refreshes in place until Ctrl-C; piped, it prints one line per refresh (`-o json`: one JSON object per line, keys in docs/json.md). Ctrl-C ends it cleanly (exit 0).
 
     Examples:
 

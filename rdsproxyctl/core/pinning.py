@@ -139,7 +139,7 @@ def init_query(digest: str | None) -> str | None:
     """The InitQuery to move the SETs of a digest into (placeholders -> ``<value>``)."""
     if not digest:
         return None
-    sets = [(name, re.sub(r"\$\d+|\?", "<value>", value.strip().rstrip(".\"'").strip()))
+    sets = [(name, re.sub(r"\$\d+|\?", "<value>", value.strip()))
             for name, value in _SET.findall(digest)]
     if not sets:
         return None
@@ -285,6 +285,10 @@ class PinningAnalyzer:
                   "in place of <value>), or use SET LOCAL inside transactions"
         elif cause.inherent:
             fix = _INHERENT
+        elif cause.key == "prepared-statement":
+            fix = ("turn named prepared statements off in the driver: psycopg 3 "
+                   "prepare_threshold=None, asyncpg statement_cache_size=0, JDBC "
+                   "prepareThreshold=0, node-postgres unnamed queries (all: see the sources)")
         else:
             fix = "; ".join(f"{f.client}: {f.setting}" for f in cause.fixes)
         return PinGroup(
