@@ -99,7 +99,9 @@ def top_cmd(
         "--iterations", min=0, hidden=True, help="Stop after this many refreshes (0: until "
         "Ctrl-C).")] = 0,
 ) -> None:
-    """A live view of the pool: client vs database connections against the ceiling, pinned and borrowed, borrow vs query latency, the newest warning and error log lines.
+    """A live view of the pool: connections against the ceiling, pinned, latencies, warnings.
+
+    Client vs database connections against the pool's ceiling (MaxDatabaseConnectionsAllowed), pinned and borrowed connections, borrow vs query latency, and the newest warning and error log signatures.
 
     On a terminal it refreshes in place until Ctrl-C; piped, it prints one line per refresh (`-o json`: one JSON object per line, keys in docs/json.md). Ctrl-C ends it cleanly (exit 0).
 
