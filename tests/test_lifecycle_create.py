@@ -71,7 +71,7 @@ def test_create_dry_run_table_lists_each_call(world, cli):
 
 def test_create_makes_role_proxy_and_target_waits_and_show_reflects_it(
         world, cli, monkeypatch):
-    monkeypatch.setattr(motoext, "TRANSITION_READS", 2)
+    monkeypatch.setattr(motoext.settings, "TRANSITION_READS", 2)
     out = cli(*create_args(world, "--idle-client-timeout", "900", "--iam", "required",
                            "--client-password-auth-type", "POSTGRES_SCRAM_SHA_256",
                            "--tag", "team=db", "--security-groups", world.security_group,
@@ -190,7 +190,7 @@ def test_create_warnings_go_to_stderr_without_secret_values(world, cli):
 
 
 def test_create_without_wait_returns_at_once(world, cli, monkeypatch, api_calls):
-    monkeypatch.setattr(motoext, "TRANSITION_READS", 50)
+    monkeypatch.setattr(motoext.settings, "TRANSITION_READS", 50)
     out = cli("create", "demo", "--secret", world.secret_arn, "--role", world.role_arn,
               "--subnets", ",".join(world.subnets), "--no-wait", "-o", "json")
     assert out.json()["applied"] is True and out.json()["after"] is None
@@ -199,7 +199,7 @@ def test_create_without_wait_returns_at_once(world, cli, monkeypatch, api_calls)
 
 
 def test_wait_ending_in_incompatible_network_exits_1_with_meaning(world, cli, monkeypatch):
-    monkeypatch.setattr(motoext, "TRANSITION_READS", 0)
+    monkeypatch.setattr(motoext.settings, "TRANSITION_READS", 0)
     world.make_proxy("demo", targets=False)
     motoext.set_proxy_status(ACCOUNT, REGION, "demo", "incompatible-network", reads=5)
     out = cli("targets", "add", "demo", "--db-instance", "db1", "--wait", code=1)
@@ -209,7 +209,7 @@ def test_wait_ending_in_incompatible_network_exits_1_with_meaning(world, cli, mo
 
 
 def test_wait_timeout_exits_1_and_says_the_change_goes_on(world, cli, monkeypatch):
-    monkeypatch.setattr(motoext, "TRANSITION_READS", 10_000)
+    monkeypatch.setattr(motoext.settings, "TRANSITION_READS", 10_000)
     out = cli("create", "demo", "--secret", world.secret_arn, "--role", world.role_arn,
               "--subnets", ",".join(world.subnets), "--timeout", "0.05", code=1)
     assert "timed out after 0s waiting for proxy demo to be available (still creating)" \

@@ -57,7 +57,7 @@ def test_target_registered_meanwhile_exits_2(world, cli, aws):
 
 def test_endpoint_quota_exceeded_exits_1(world, cli):
     world.make_proxy("demo", targets=False)
-    for i in range(motoext.PROXY_ENDPOINT_QUOTA):
+    for i in range(motoext.settings.PROXY_ENDPOINT_QUOTA):
         world.rds().create_db_proxy_endpoint(DBProxyName="demo", DBProxyEndpointName=f"ep{i}",
                                              VpcSubnetIds=world.subnets)
     out = cli("endpoints", "create", "demo", "one-more", code=1)

@@ -31,7 +31,7 @@ def options(clock: FakeClock, timeout: float = 60, interval: float = 5) -> waite
 
 
 def test_wait_polls_until_available_reporting_each_state(world, aws, monkeypatch):
-    monkeypatch.setattr(motoext, "TRANSITION_READS", 3)
+    monkeypatch.setattr(motoext.settings, "TRANSITION_READS", 3)
     world.make_proxy("demo", targets=False)
     clock, seen = FakeClock(), []
     result = waiter.wait_for_proxy(aws, "demo", options=options(clock), progress=seen.append)
@@ -60,7 +60,7 @@ def test_wait_for_targets_to_leave_registering(world, aws):
 
 
 def test_wait_times_out_with_the_last_state(world, aws, monkeypatch):
-    monkeypatch.setattr(motoext, "TRANSITION_READS", 1000)
+    monkeypatch.setattr(motoext.settings, "TRANSITION_READS", 1000)
     world.make_proxy("demo", targets=False)
     clock = FakeClock()
     with pytest.raises(CheckFailed) as info:

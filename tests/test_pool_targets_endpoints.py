@@ -96,12 +96,14 @@ def test_targets_add_a_cluster(world, cli):
 
 
 def test_target_health_after_the_wait_is_reported(world, cli, monkeypatch):
+    from moto.rds.models import RDSBackend
+
     from rdsproxyctl import motoext
 
     from .conftest import ACCOUNT, REGION
 
     world.make_proxy("demo", targets=False)
-    real = motoext.register_db_proxy_targets
+    real = motoext.proxies.register_db_proxy_targets
 
     def register_unhealthy(self, db_proxy_name, *args, **kwargs):
         targets = real(self, db_proxy_name, *args, **kwargs)
@@ -111,7 +113,7 @@ def test_target_health_after_the_wait_is_reported(world, cli, monkeypatch):
                                       "Proxy does not have any registered credentials")
         return targets
 
-    monkeypatch.setattr(motoext.RDSBackend, "register_db_proxy_targets", register_unhealthy)
+    monkeypatch.setattr(RDSBackend, "register_db_proxy_targets", register_unhealthy)
     out = cli("targets", "add", "demo", "--db-instance", "db1", "--wait")
     assert ("warning: target db1 is UNAVAILABLE (AUTH_FAILURE: Proxy does not have any "
             "registered credentials)") in out.stderr

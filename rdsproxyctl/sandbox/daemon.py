@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     from rdsproxyctl.sandbox import seed
 
     motoext.install()
-    motoext.REGISTERED_TARGET_HEALTH = "REGISTERING"
+    motoext.settings.REGISTERED_TARGET_HEALTH = "REGISTERING"
     mock_random.seed(int(state["seed"]))
     started = time.monotonic()
     server = _start_moto(state.get("api", {}).get("port"))

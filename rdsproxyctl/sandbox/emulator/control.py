@@ -150,7 +150,7 @@ class Control:
         for proxy in list(rds.db_proxies.values()):
             if getattr(proxy, "_rpc_address", None) == address:
                 return self._view(proxy, "default", address)
-        for ep in list(motoext._endpoints(rds).values()):
+        for ep in list(motoext.endpoints.endpoints_of(rds).values()):
             if getattr(ep, "_rpc_address", None) == address:
                 proxy = rds.db_proxies.get(ep.db_proxy_name)
                 if proxy is not None:

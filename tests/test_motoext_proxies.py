@@ -1,5 +1,5 @@
-"""The project's moto extension behaves as the RDS API documents."""
-
+"""motoext.proxies: DBProxy, targets, target groups, target health and status, as AWS
+documents them.  In-process moto."""
 from __future__ import annotations
 
 import pytest
@@ -10,9 +10,16 @@ from rdsproxyctl import motoext
 from .conftest import ACCOUNT, REGION
 
 
+def fault(call) -> tuple[str, int]:
+    """The code and HTTP status a call fails with (as botocore's RDS model has them)."""
+    with pytest.raises(ClientError) as info:
+        call()
+    return (info.value.response["Error"]["Code"],
+            info.value.response["ResponseMetadata"]["HTTPStatusCode"])
+
+
 def code_of(excinfo: pytest.ExceptionInfo[ClientError]) -> str:
     return excinfo.value.response["Error"]["Code"]
-
 
 def test_modify_db_proxy_changes_settings_and_renames(world):
     world.make_proxy("demo")
@@ -51,14 +58,6 @@ def test_modify_db_proxy_faults(world, kwargs, code):
     with pytest.raises(ClientError) as exc:
         world.rds().modify_db_proxy(**kwargs)
     assert code_of(exc) == code
-
-
-def test_modify_refused_while_not_available(world):
-    world.make_proxy("demo", targets=False)
-    motoext.set_proxy_status(ACCOUNT, REGION, "demo", "modifying")
-    with pytest.raises(ClientError) as exc:
-        world.rds().modify_db_proxy(DBProxyName="demo", RequireTLS=False)
-    assert code_of(exc) == "InvalidDBProxyStateFault"
 
 
 def test_missing_proxy_is_db_proxy_not_found_on_every_call(moto, aws):
@@ -169,62 +168,8 @@ def test_target_group_pool_config_init_query_and_ranges(world):
         assert code_of(exc) == "InvalidParameterValue", bad
 
 
-def test_proxy_endpoints_lifecycle_and_faults(world):
-    world.make_proxy("demo", targets=False)
-    rds = world.rds()
-    ep = rds.create_db_proxy_endpoint(DBProxyName="demo", DBProxyEndpointName="ro",
-                                      VpcSubnetIds=world.subnets, TargetRole="READ_ONLY",
-                                      VpcSecurityGroupIds=[world.security_group])["DBProxyEndpoint"]
-    assert ep["Endpoint"].startswith("ro.endpoint.proxy-") and ep["IsDefault"] is False
-    assert ep["VpcSecurityGroupIds"] == [world.security_group]
-    names = [e["DBProxyEndpointName"]
-             for e in rds.describe_db_proxy_endpoints(DBProxyName="demo")["DBProxyEndpoints"]]
-    assert names == ["default", "ro"]
-    for kwargs, code in (
-        ({"DBProxyName": "demo", "DBProxyEndpointName": "ro"}, "DBProxyEndpointAlreadyExistsFault"),
-        ({"DBProxyName": "nope", "DBProxyEndpointName": "x"}, "DBProxyNotFoundFault"),
-        ({"DBProxyName": "demo", "DBProxyEndpointName": "x", "TargetRole": "WRONG"},
-         "InvalidParameterValue"),
-    ):
-        with pytest.raises(ClientError) as exc:
-            rds.create_db_proxy_endpoint(VpcSubnetIds=world.subnets, **kwargs)
-        assert code_of(exc) == code
-    renamed = rds.modify_db_proxy_endpoint(DBProxyEndpointName="ro",
-                                           NewDBProxyEndpointName="reader")["DBProxyEndpoint"]
-    assert renamed["Endpoint"].startswith("reader.endpoint.")
-    assert rds.describe_db_proxy_endpoints(DBProxyEndpointName="reader")["DBProxyEndpoints"]
-    with pytest.raises(ClientError) as exc:
-        rds.describe_db_proxy_endpoints(DBProxyEndpointName="ro")
-    assert code_of(exc) == "DBProxyEndpointNotFoundFault"
-    rds.delete_db_proxy_endpoint(DBProxyEndpointName="reader")
-    with pytest.raises(ClientError) as exc:
-        rds.delete_db_proxy_endpoint(DBProxyEndpointName="reader")
-    assert code_of(exc) == "DBProxyEndpointNotFoundFault"
-
-
-def test_endpoint_quota(world, monkeypatch):
-    world.make_proxy("demo", targets=False)
-    monkeypatch.setattr(motoext, "PROXY_ENDPOINT_QUOTA", 1)
-    rds = world.rds()
-    rds.create_db_proxy_endpoint(DBProxyName="demo", DBProxyEndpointName="a",
-                                 VpcSubnetIds=world.subnets)
-    with pytest.raises(ClientError) as exc:
-        rds.create_db_proxy_endpoint(DBProxyName="demo", DBProxyEndpointName="b",
-                                     VpcSubnetIds=world.subnets)
-    assert code_of(exc) == "DBProxyEndpointQuotaExceededFault"
-
-
-def test_deleting_a_proxy_deletes_its_endpoints(world):
-    world.make_proxy("demo", targets=False)
-    rds = world.rds()
-    rds.create_db_proxy_endpoint(DBProxyName="demo", DBProxyEndpointName="a",
-                                 VpcSubnetIds=world.subnets)
-    assert rds.delete_db_proxy(DBProxyName="demo")["DBProxy"]["Status"] == "deleting"
-    assert rds.describe_db_proxy_endpoints()["DBProxyEndpoints"] == []
-
-
 def test_transitional_status_for_wait_loops(world, monkeypatch):
-    monkeypatch.setattr(motoext, "TRANSITION_READS", 3)
+    monkeypatch.setattr(motoext.settings, "TRANSITION_READS", 3)
     assert world.make_proxy("demo", targets=False)["Status"] == "creating"
     rds = world.rds()
     statuses = [rds.describe_db_proxies(DBProxyName="demo")["DBProxies"][0]["Status"]
@@ -255,3 +200,30 @@ def test_modify_stores_auth_like_create(world):
     modified = backend.db_proxies["demo"].auth[0]
     assert "IAMAuth" in dict(modified) and "SecretArn" in dict(modified)
     assert set(dict(modified)) <= set(dict(created)) | {"IAMAuth", "SecretArn", "AuthScheme"}
+
+
+def test_extension_faults_keep_their_codes(world):
+    rds = world.rds()
+    world.make_proxy("demo")
+    assert fault(lambda: rds.describe_db_proxy_endpoints(DBProxyEndpointName="nope")) == (
+        "DBProxyEndpointNotFoundFault", 404)
+    assert fault(lambda: rds.register_db_proxy_targets(
+        DBProxyName="demo", DBInstanceIdentifiers=["db1"])) == (
+        "DBProxyTargetAlreadyRegisteredFault", 400)
+    assert fault(lambda: rds.deregister_db_proxy_targets(
+        DBProxyName="demo", DBInstanceIdentifiers=["other"])) == (
+        "DBProxyTargetNotFoundFault", 404)
+    assert fault(lambda: rds.modify_db_proxy(DBProxyName="demo", IdleClientTimeout=0))[0] == \
+        "InvalidParameterValue"
+    rds.create_db_proxy_endpoint(DBProxyName="demo", DBProxyEndpointName="ep",
+                                 VpcSubnetIds=world.subnets)
+    assert fault(lambda: rds.create_db_proxy_endpoint(
+        DBProxyName="demo", DBProxyEndpointName="ep", VpcSubnetIds=world.subnets)) == (
+        "DBProxyEndpointAlreadyExistsFault", 400)
+
+
+def test_modify_refuses_a_proxy_that_is_not_available(world):
+    world.make_proxy("demo", targets=False)
+    motoext.set_proxy_status(ACCOUNT, REGION, "demo", "modifying")
+    assert fault(lambda: world.rds().modify_db_proxy(DBProxyName="demo", RequireTLS=False)) == (
+        "InvalidDBProxyStateFault", 400)
