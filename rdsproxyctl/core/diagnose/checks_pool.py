@@ -168,8 +168,9 @@ def _from_database(ctx: Context) -> tuple[int | None, dict[str, Any]]:
             with psycopg.ClientCursor(conn) as cur:
                 cur.execute("SELECT current_setting('max_connections')::int, "
                             "current_setting('superuser_reserved_connections')::int, "
-                            "(SELECT count(*) FROM pg_stat_activity "
-                            "WHERE backend_type = 'client backend')")
+                            # every user's sessions (pg_stat_activity hides other users'
+                            # backend_type from a non-superuser; numbackends does not)
+                            "(SELECT sum(numbackends) FROM pg_stat_database)")
                 row = cur.fetchone()
         finally:
             conn.close()
