@@ -122,6 +122,16 @@ def test_logs_classify_pinning(tmp_path, cli):
     cli("logs", "classify", str(path), "--pinning", "--summary", code=2)
 
 
+def test_control_characters_in_digests_are_escaped(tmp_path, cli):
+    digest = SETTINGS.replace("set timezone", "set \x1b[31mtimezone")
+    path = tmp_path / "proxy.log"
+    path.write_text(PIN.format(ts="2026-05-01T10:00:00.000Z", c=1, d=2, reason=digest) + "\n")
+    out = cli("logs", "classify", str(path), "--pinning")
+    assert "\x1b" not in out.stdout and "\\x1b[31mtimezone" in out.stdout
+    assert "\x1b[31mtimezone" in cli("logs", "classify", str(path), "--pinning",
+                                      "-o", "json").json()["groups"][0]["digest"]
+
+
 def put_lines(world, name, lines):
     logs = world.aws.client("logs")
     group = f"/aws/rds/proxy/{name}"

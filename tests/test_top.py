@@ -58,6 +58,23 @@ def test_live_view_on_a_terminal(busy, cli, monkeypatch):
     assert "Ctrl-C to quit" in text
 
 
+def test_live_view_shows_log_text_as_is():
+    from rich.console import Console
+
+    from rdsproxyctl.cli.top import live_table
+    from rdsproxyctl.core.top import LogLine, Snapshot
+
+    line = LogLine("2026-05-01T09:58:00.000Z", "warn", "pinned-parse-message",
+                   "pinned to [dbConnection=7] [bold]x[/bold] \x1b[31m")
+    snap = Snapshot("demo", "2026-05-01T10:00:00+00:00", None, *([None] * 10),
+                    log_lines=[line], notes=["[red]note[/red]"])
+    console = Console(width=200, record=True, force_terminal=True)
+    console.print(live_table(snap, 10))
+    text = console.export_text()
+    assert "[dbConnection=7] [bold]x[/bold] \\x1b[31m" in text  # never markup, no escapes
+    assert "09:58:00" in text and "[red]note[/red]" in text and "no datapoints yet" in text
+
+
 def test_ctrl_c_ends_cleanly(busy, cli, monkeypatch):
     from rdsproxyctl.cli import top
 

@@ -36,8 +36,10 @@ def pinning_view(report: PinningReport) -> View:
         ("peak pinned connections (metrics)", data["pinned_connections_peak"]),
         ("result", data["status"]),
     ]
-    groups = [{**g, "what": g["digest"] or g["reason"] or "-",
-               "fix_line": g["fix"] if not g["command"] else f"{g['fix']}: {g['command']}"}
+    from rdsproxyctl.cli.logs import safe  # digests and reasons come from log lines
+
+    groups = [{**g, "what": safe(g["digest"] or g["reason"]),
+               "fix_line": safe(g["fix"] if not g["command"] else f"{g['fix']}: {g['command']}")}
               for g in data["groups"]]
     sources = [{"cause": g["title"], "client": f["client"], "setting": f["setting"],
                 "source": f["source"]}

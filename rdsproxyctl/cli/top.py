@@ -72,16 +72,17 @@ def live_table(s: Snapshot, interval: float) -> Any:
         "red" if s.setup_failed_auth else "")
     logs = Table(box=None, show_header=True, header_style="bold", title_justify="left",
                  title="newest warnings and errors (5 min)")
-    logs.add_column("time", no_wrap=True)
+    logs.add_column("time", no_wrap=True, min_width=8)
     logs.add_column("signature", no_wrap=True, min_width=20)
     logs.add_column("message", overflow="ellipsis", no_wrap=True)
     for line in reversed(s.log_lines):
         style = "red" if line.severity == "error" else "yellow"
         when = safe(line.timestamp)
-        logs.add_row(when[11:19] if len(when) >= 19 else when, Text(line.signature, style=style),
-                     safe(line.message)[:120])
+        # Text, not str: a log line's "[dbConnection=7]" is not rich markup
+        logs.add_row(Text(when[11:19] if len(when) >= 19 else when),
+                     Text(line.signature, style=style), Text(safe(line.message)[:160]))
     parts: list[Any] = [head, table, logs]
-    parts.extend(Text(n, style="dim") for n in s.notes)
+    parts.extend(Text(n, style="dim") for n in s.notes)  # Text: never markup
     return Group(*parts)
 
 
