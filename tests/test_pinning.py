@@ -168,3 +168,18 @@ def test_pinning_says_when_debug_logging_is_off(world, cli):
 def test_pinning_unknown_proxy_and_bad_window(world, cli):
     cli("pinning", "nope", code=3)
     cli("pinning", "demo", "--since", "yesterday-ish", code=2)
+
+
+@given(st.lists(st.tuples(st.integers(1, 30), st.sampled_from([PARSE, SETTINGS, TEMP, LARGE])),
+                max_size=40),
+       st.integers(0, 30))
+def test_counts_add_up(pins, clients):
+    lines = [CONNECTED.format(ts="2026-05-01T10:00:00.000Z", c=c) for c in range(1, clients + 1)]
+    lines += [PIN.format(ts="2026-05-01T10:00:01.000Z", c=c, d=9, reason=r) for c, r in pins]
+    report = analyse(lines)
+    assert report.pin_events == len(pins) == sum(g.count for g in report.groups)
+    assert report.pinned_sessions == len({c for c, _ in pins})
+    assert all(1 <= g.sessions <= g.count for g in report.groups)
+    assert report.client_sessions == clients
+    assert report.status == ("PASS" if not pins else "FAIL" if clients and
+                             len({c for c, _ in pins}) / clients > 0.2 else "WARN")
