@@ -128,15 +128,15 @@ def test_metrics_json_is_one_call_with_every_series(world, cli):
 def test_metrics_table_tsv_and_selection(world, cli):
     world.make_proxy("demo")
     publish(world.aws.client("cloudwatch"), "demo", steady(30))
-    out = cli("metrics", "demo", "--since", "1h", "-m", "Query*Latency").stdout
+    out = cli("metrics", "demo", "--since", "1h", "--metric", "Query*Latency").stdout
     assert "QueryDatabaseResponseLatency" in out and "2.5 ms" in out
     assert "ClientConnections " not in out
-    lines = cli("metrics", "demo", "--since", "1h", "-m", "DatabaseConnections",
+    lines = cli("metrics", "demo", "--since", "1h", "--metric", "DatabaseConnections",
                 "-o", "tsv").stdout.splitlines()
     assert lines[0] == "metric\tstat\tunit\ttimestamp\tvalue"
     assert len(lines) - 1 >= 29 and all(line.startswith("DatabaseConnections\tSum\t")
                                          for line in lines[1:])
-    cli("metrics", "demo", "-m", "NoSuchMetric", code=2)
+    cli("metrics", "demo", "--metric", "NoSuchMetric", code=2)
 
 
 def test_no_datapoints_is_not_an_error(world, cli):
@@ -170,7 +170,7 @@ def test_endpoint_metrics(world, cli):
     clients = next(m for m in data["metrics"] if m["name"] == "ClientConnections")
     assert clients["max"] == 7
     # the proxy-wide series does not include an endpoint's datapoints
-    whole = cli("metrics", "demo", "--since", "30m", "-m", "ClientConnections", "-o", "json")
+    whole = cli("metrics", "demo", "--since", "30m", "--metric", "ClientConnections", "-o", "json")
     assert whole.json()["metrics"][0]["values"] == []
 
 

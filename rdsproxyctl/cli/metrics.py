@@ -93,7 +93,7 @@ def metrics_cmd(
     name: ProxyName,
     rt: Runtime,
     since: Annotated[str, typer.Option(
-        "--since", help=f"Start of the window: {TIME_FORMS}.")] = "3h",
+        "--since", help=f"Start of the window: {TIME_FORMS}.")] = "1h",
     until: Until = None,
     period: Annotated[Optional[str], typer.Option(
         "--period", help="Granularity: a multiple of 60 s (1m, 5m, 1h; 5m multiples for "
@@ -105,7 +105,7 @@ def metrics_cmd(
         "`aws cloudwatch list-metrics --namespace AWS/RDS` shows it).",
         show_default=False)] = None,
     metric: Annotated[Optional[list[str]], typer.Option(
-        "--metric", "-m", help="Only this metric (repeatable; globs such as 'Query*').",
+        "--metric", help="Only this metric (repeatable; globs such as 'Query*').",
         show_default=False)] = None,
 ) -> None:
     """The proxy's CloudWatch metrics: min/avg/max/last and a sparkline per metric.
@@ -116,7 +116,7 @@ def metrics_cmd(
 
       rdsproxyctl metrics my-proxy --since 3h
 
-      rdsproxyctl metrics my-proxy --since 1d --period 5m -m 'DatabaseConnections*'
+      rdsproxyctl metrics my-proxy --since 1d --period 5m --metric 'DatabaseConnections*'
 
       rdsproxyctl metrics my-proxy -o json | jq '.metrics[] | {name, max}'
     """

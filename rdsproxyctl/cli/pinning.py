@@ -78,7 +78,7 @@ def pinning_cmd(
                                         show_default=False)],
     rt: Runtime,
     since: Annotated[str, typer.Option(
-        "--since", help=f"Start of the window: {TIME_FORMS}.")] = "24h",
+        "--since", help=f"Start of the window: {TIME_FORMS}.")] = "1h",
     until: Annotated[Optional[str], typer.Option(
         "--until", help="End of the window (default: now); same forms as --since.",
         show_default=False)] = None,

@@ -275,7 +275,7 @@ class Request:
     skipped: list[str]
 
     @classmethod
-    def build(cls, proxy: str, *, since: str = "3h", until: str | None = None,
+    def build(cls, proxy: str, *, since: str = "1h", until: str | None = None,
               period: str | None = None, endpoint: str | None = None,
               target: str | None = None, metrics: Iterable[str] | None = None,
               now: dt.datetime | None = None) -> Request:

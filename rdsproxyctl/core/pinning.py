@@ -319,7 +319,7 @@ DEBUG_OFF_NOTE = (
     + MODIFY_DOC)
 
 
-def analyse_proxy(aws: Any, name: str, *, since: str = "24h", until: str | None = None,
+def analyse_proxy(aws: Any, name: str, *, since: str = "1h", until: str | None = None,
                   with_metrics: bool = True) -> PinningReport:
     """``pinning NAME``: the proxy's pin lines over the window, and its pinned metric."""
     from rdsproxyctl.core.logs import fetch
