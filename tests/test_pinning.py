@@ -83,6 +83,15 @@ def test_no_pinning_passes_and_small_share_warns():
 
 @pytest.mark.parametrize("reason, cause", [
     ("An advisory lock was taken.", "advisory-lock"),
+    ('A session-level advisory lock function was called. Digest: "select pg_advisory_lock($1)".',
+     "advisory-lock"),
+    ('A temporary table, sequence or view was created. Digest: "create temp table t (a int)".',
+     "temporary-table"),
+    ('A sequence function (nextval, setval, currval, lastval) was called. Digest: '
+     '"select nextval($1)".', "sequence"),
+    ('A DISCARD statement was detected. Digest: "discard all".', "discard-or-load"),
+    ('A cursor declared WITH HOLD was detected. Digest: "declare c cursor with hold for '
+     'select $1".', "cursor"),
     ("A cursor was declared.", "cursor"),
     ("LISTEN was called.", "listen"),
     ("nextval was called.", "sequence"),
@@ -91,6 +100,20 @@ def test_no_pinning_passes_and_small_share_warns():
 def test_generic_pin_reasons(reason, cause):
     assert cause_of("pinned", reason) == cause
     assert CAUSES[cause].inherent
+
+
+def test_sql_prepare_and_the_digest_of_generic_lines():
+    line = PIN.format(ts="2026-05-01T10:00:00.000Z", c=1, d=2, reason=(
+        'A SQL PREPARE, EXECUTE or DEALLOCATE statement was detected. Digest: "prepare q as '
+        'select $1".'))
+    report = analyse([line])
+    (group,) = report.groups
+    assert group.cause == "sql-prepare" and not group.inherent
+    assert group.digest == "prepare q as select $1"
+    assert group.reason == "A SQL PREPARE, EXECUTE or DEALLOCATE statement was detected."
+    assert "bind parameters" in group.fix and group.fixes[0].source.startswith("https://aws.")
+    # the digest of a SET does not make it a prepared statement
+    assert cause_of("pinned", 'Something. Digest: "prepare x"') == "other"
 
 
 def test_init_query_from_digests():

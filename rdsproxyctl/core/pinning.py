@@ -69,6 +69,14 @@ CAUSES: dict[str, Cause] = {c.key: c for c in (
           "The driver prepared a named statement (a Parse message with a name). A prepared "
           "statement lives in one database session, so the proxy keeps the client on that "
           "connection until it disconnects.", False, _PREPARED_FIXES),
+    Cause("sql-prepare", "SQL PREPARE / EXECUTE",
+          "The application ran SQL-level PREPARE, EXECUTE or DEALLOCATE: the prepared "
+          "statement lives in one database session.", False, (
+              Fix("the application", "pass parameters with the driver's bind parameters "
+                  "instead of SQL PREPARE/EXECUTE (the extended query protocol's statements "
+                  "are multiplexed)", "https://aws.amazon.com/blogs/database/amazon-rds-proxy-"
+                  "multiplexing-support-for-postgresql-extended-query-protocol/"),
+          )),
     Cause("session-settings", "SET of a session setting",
           "A SET changed a session setting the proxy does not track (search_path, timezone, "
           "application_name ...), so this connection now differs from the others in the pool.",
@@ -108,6 +116,7 @@ _BY_SIGNATURE = {"pinned-parse-message": "prepared-statement",
                  "pinned-session-settings": "session-settings",
                  "pinned-statement-too-large": "statement-too-large"}
 _BY_REASON = (
+    (re.compile(r"\b(?:PREPARE|EXECUTE|DEALLOCATE)\b"), "sql-prepare"),  # SQL keywords, upper
     (re.compile(r"prepar|parse|extended", re.I), "prepared-statement"),
     (re.compile(r"\bset\b|setting|session\s+(?:variable|parameter|configuration)", re.I),
      "session-settings"),
@@ -126,11 +135,26 @@ FETCH_SIGNATURES = (*PIN_SIGNATURES, "client-connected")
 _SET = re.compile(r"\bset\s+(?:session\s+)?([A-Za-z_][\w.]*)\s*(?:=|\bto\b)\s*([^;]*)", re.I)
 
 
+#: ``Digest: "..."`` at the end of a reason (the proxy's lines give one for most causes).
+_DIGEST = re.compile(r"\s*\bdigest\b\s*[:=]\s*(.*)$", re.I | re.S)
+
+
+def split_digest(reason: str | None) -> tuple[str | None, str | None]:
+    """``(reason without its digest, digest)``."""
+    if not reason:
+        return reason, None
+    found = _DIGEST.search(reason)
+    if found is None:
+        return reason, None
+    return reason[:found.start()].strip(), _clean_digest(found.group(1))
+
+
 def cause_of(signature: str, reason: str | None) -> str:
     if signature in _BY_SIGNATURE:
         return _BY_SIGNATURE[signature]
+    words, _ = split_digest(reason)  # a digest's SQL says nothing about the cause
     for pattern, key in _BY_REASON:
-        if reason and pattern.search(reason):
+        if words and pattern.search(words):
             return key
     return "other"
 
@@ -237,6 +261,8 @@ class PinningAnalyzer:
         self._pin_events += 1
         fields = event.fields or {}
         reason, digest = fields.get("reason"), fields.get("digest")
+        if digest is None:
+            reason, digest = split_digest(reason)
         key = (cause_of(signature, reason), _clean_digest(digest))
         acc = self._groups.get(key)
         if acc is None:
