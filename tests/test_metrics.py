@@ -213,3 +213,21 @@ def test_denied_get_metric_data_is_named_without_the_action_in_the_message():
     err = translate(ClientError({"Error": {"Code": "InvalidNextToken", "Message": "bad"}},
                                 "GetMetricData"), region="us-east-1")
     assert err.exit_code == 1 and "page token" in err.message
+
+
+def test_window_is_aligned_to_the_period():
+    now = dt.datetime(2026, 5, 1, 12, 0, 42, tzinfo=dt.timezone.utc)
+    r = core.Request.build("demo", since="1h", period="5m", now=now)
+    assert (r.start.isoformat(), r.end.isoformat()) == (
+        "2026-05-01T11:00:00+00:00", "2026-05-01T12:05:00+00:00")
+
+
+def test_a_datapoint_of_this_very_second_is_read(world, cli):
+    world.make_proxy("demo")
+    now = dt.datetime.now(dt.timezone.utc)
+    world.aws.client("cloudwatch").put_metric_data(Namespace="AWS/RDS", MetricData=[{
+        "MetricName": "ClientConnections", "Dimensions": [{"Name": "ProxyName", "Value": "demo"}],
+        "Timestamp": now, "Value": 3.0, "Unit": "Count"}])
+    data = cli("metrics", "demo", "--since", "5m", "--metric", "ClientConnections",
+               "-o", "json").json()
+    assert data["metrics"][0]["last"] == 3

@@ -299,6 +299,10 @@ class Request:
         if end <= start:
             raise UsageError(f"the window {since!r} .. {until or 'now'} is empty")
         seconds = parse_period(period, start, now, end)
+        # Aligned to the period (GetMetricData's advice, and the current, partial period is
+        # included: a datapoint stamped a moment ago is not cut by an end of "now").
+        start = _align(start, seconds, up=False)
+        end = _align(end, seconds, up=True)
         scope = "endpoint" if endpoint else "target" if target else "proxy"
         queries, skipped = [], []
         for m in select(metrics):
@@ -315,6 +319,12 @@ class Request:
                        "Dimensions": [{"Name": k, "Value": v} for k, v in dims.items()]},
             "Period": self.period, "Stat": m.stat}}
             for i, (m, dims) in enumerate(self.queries)]
+
+
+def _align(when: dt.datetime, period: int, *, up: bool) -> dt.datetime:
+    epoch = int(when.timestamp())
+    aligned = (-(-epoch // period) if up else epoch // period) * period
+    return dt.datetime.fromtimestamp(aligned, dt.timezone.utc)
 
 
 def iso(when: dt.datetime) -> str:
