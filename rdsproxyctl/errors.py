@@ -87,6 +87,12 @@ class ConnectionFailure(RdsProxyCtlError):
     exit_code = ExitCode.CONNECTION
 
 
+class Interrupted(RdsProxyCtlError):
+    """Ctrl-C in the middle of a change: the message says what was already done."""
+
+    exit_code = ExitCode.INTERRUPTED
+
+
 class AwsApiError(RdsProxyCtlError):
     """An AWS error we have no better mapping for (code and message kept)."""
 

@@ -131,13 +131,20 @@ def test_apply_replaces_targets_and_endpoints_as_the_spec_says(spec_world, cli, 
                         'db_instance_identifier = "db1"')
     text = text[:text.index("[[endpoint]]")]  # no endpoint blocks at all
     path2 = write_spec(tmp_path, spec_world, text=text)
-    # endpoints left out: unmanaged, so the existing endpoint stays
+    # endpoints left out: unmanaged, so the existing endpoint stays; the old target goes
+    # only with --prune
     plan = cli("apply", str(path2), "--dry-run", "-o", "json").json()
+    assert [c["operation"] for c in plan["calls"]] == ["RegisterDBProxyTargets"]
+    assert any("cluster app-cluster is a target of app-proxy but not in the spec: kept "
+               "(--prune deregisters it)" in w for w in plan["warnings"])
+    plan = cli("apply", str(path2), "--prune", "--dry-run", "-o", "json").json()
     assert [c["operation"] for c in plan["calls"]] == ["DeregisterDBProxyTargets",
                                                        "RegisterDBProxyTargets"]
     assert plan["calls"][0]["params"]["DBClusterIdentifiers"] == ["app-cluster"]
     assert plan["calls"][1]["params"]["DBInstanceIdentifiers"] == ["db1"]
-    cli("apply", str(path2))
+    assert plan["consent"] == ["deregisters target app-cluster"]
+    cli("apply", str(path2), "--prune", code=2)  # no terminal, no --yes
+    cli("apply", str(path2), "--prune", "--yes")
     targets = cli("targets", "app-proxy", "-o", "json").json()
     assert [t["rds_resource_id"] for t in targets] == ["db1"]
     assert any(e["name"] == "app-proxy-ro" for e in cli("endpoints", "app-proxy",
@@ -150,11 +157,20 @@ def test_apply_deletes_endpoints_missing_from_a_managed_list(spec_world, cli, tm
     text = example_spec()
     head = text[:text.index("[[endpoint]]")]
     path2 = write_spec(tmp_path, spec_world, text=head.replace("[proxy]", "endpoint = []\n\n[proxy]", 1))
+    # without --prune: kept, with a warning, and no call
     plan = cli("apply", str(path2), "--dry-run", "-o", "json").json()
+    assert plan["no_changes"] and plan["calls"] == []
+    assert any("endpoint app-proxy-ro of app-proxy is not in the spec: kept (--prune deletes "
+               "it)" in w for w in plan["warnings"])
+    plan = cli("apply", str(path2), "--prune", "--dry-run", "-o", "json").json()
     assert [(c["operation"], c["params"]) for c in plan["calls"]] == [
         ("DeleteDBProxyEndpoint", {"DBProxyEndpointName": "app-proxy-ro"})]
-    assert plan["changes"] == [{"action": "delete", "resource": "endpoint app-proxy-ro",
-                                "field": None, "old": None, "new": None}]
+    # the plan shows what goes: the endpoint's current values
+    gone = {c["field"]: c["old"] for c in plan["changes"]}
+    assert {c["action"] for c in plan["changes"]} == {"delete"}
+    assert gone["target_role"] == "READ_ONLY" and gone["endpoint"].startswith("app-proxy-ro.")
+    assert gone["vpc_subnet_ids"]
+    assert plan["consent"] == ["removes endpoint app-proxy-ro"]
 
 
 @pytest.mark.parametrize("old,new,expected", [

@@ -91,7 +91,22 @@ def test_load_validation(count, concurrency, hold):
     (["p", "--iam", "--user", "a", "--sslmode", "bogus"], "not a libpq sslmode"),
     (["p", "--iam", "--user", "a", "--ca-bundle", "/nonexistent.pem"], "no such file"),
     (["p", "--password-env", "RDSPROXYCTL_NOT_SET_X"], "that variable is not set"),
-    (["p", "--iam", "--user", "a", "--count", "0"], "--count must be at least 1"),
+    (["p", "--iam", "--user", "a", "--count", "0"], "--count must be 1-1000000"),
+    (["p", "--iam", "--user", "a", "--count", "1000001"], "--count must be 1-1000000"),
+    (["p", "--iam", "--user", "a", "--count", "5", "--hold", "nan"], "--hold must be a finite"),
+    (["p", "--iam", "--user", "a", "--count", "5", "--concurrency", "1", "--hold", "3601"], "--hold must be 0-3600"),
+    (["p", "--iam", "--user", "a", "--connect-timeout", "inf"],
+     "--connect-timeout must be a finite number, got inf"),
+    (["p", "--iam", "--user", "a", "--connect-timeout", "nan"],
+     "--connect-timeout must be a finite number, got nan"),
+    (["p", "--iam", "--user", "a", "--connect-timeout", "1e309"], "must be a finite number"),
+    (["p", "--iam", "--user", "a", "--connect-timeout", "1e12"], "at most 3600 seconds"),
+    (["p", "--iam", "--user", "a", "--connect-timeout", "0"], "more than 0"),
+    (["p", "--iam", "--user", "a", "--sslmode", "prefer"], "the token would be sent to a "
+     "server that may not use TLS"),
+    (["p", "--iam", "--user", "a", "--sslmode", "disable"], "may not use TLS"),
+    (["--host", "bad host", "--password-env", "HOME"], "is not a host name"),
+    (["--host", "h\x1b[2J", "--password-env", "HOME"], "is not a host name"),
     (["p", "--iam", "--user", "a", "--count", "5", "--concurrency", "10"], "more than --count"),
 ])
 def test_bad_input_exits_2_before_any_call(moto, cli, args, message):

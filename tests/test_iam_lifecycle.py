@@ -26,7 +26,7 @@ def two_users(world):
 
 
 def test_iam_enable_then_status_shows_required_on_every_entry(two_users, cli, api_calls):
-    out = cli("iam", "enable", "demo", "-o", "json").json()
+    out = cli("iam", "enable", "demo", "--yes", "-o", "json").json()
     assert [c["operation"] for c in out["calls"]] == ["ModifyDBProxy"]
     # before and after, per entry
     assert sorted((c["field"], c["old"], c["new"]) for c in out["changes"]) == [
@@ -40,20 +40,20 @@ def test_iam_enable_then_status_shows_required_on_every_entry(two_users, cli, ap
     table = cli("iam", "status", "demo").stdout
     assert table.count("REQUIRED") >= 3  # the summary and both entries
     api_calls.clear()
-    again = cli("iam", "enable", "demo")
+    again = cli("iam", "enable", "demo", "--yes")
     assert "no changes" in again.stdout and api_calls.mutating == []
 
 
 def test_iam_enable_without_tls_warns_that_iam_needs_tls(world, cli):
     world.make_proxy("demo", iam="DISABLED", require_tls=False)
-    out = cli("iam", "enable", "demo")
+    out = cli("iam", "enable", "demo", "--yes")
     assert "warning: IAM authentication needs TLS but demo does not require it" in out.stderr
     assert "rdsproxyctl modify demo --require-tls" in out.stderr
 
 
 def test_iam_disable_sets_disabled_and_shows_before_after(two_users, cli):
-    cli("iam", "enable", "demo")
-    out = cli("iam", "disable", "demo")
+    cli("iam", "enable", "demo", "--yes")
+    out = cli("iam", "disable", "demo", "--yes")
     assert out.stdout.count("REQUIRED") == 2 and out.stdout.count("DISABLED") == 2
     status = cli("iam", "status", "demo", "-o", "json").json()
     assert {a["iam_auth"] for a in status["auth"]} == {"DISABLED"}
@@ -61,7 +61,7 @@ def test_iam_disable_sets_disabled_and_shows_before_after(two_users, cli):
 
 def test_iam_enable_enabled_on_sql_server(world, cli):
     world.make_proxy("mssql", engine="SQLSERVER", iam="DISABLED", targets=False)
-    cli("iam", "enable", "mssql", "--mode", "enabled")
+    cli("iam", "enable", "mssql", "--mode", "enabled", "--yes")
     status = cli("iam", "status", "mssql", "-o", "json").json()
     assert [a["iam_auth"] for a in status["auth"]] == ["ENABLED"]
 
@@ -126,7 +126,7 @@ def test_iam_policy_for_a_missing_proxy_is_not_found(moto, cli):
 def test_modify_adds_and_removes_secrets_and_keeps_other_fields(two_users, cli):
     third = two_users.aws.client("secretsmanager").create_secret(
         Name="third", SecretString=json.dumps({"username": "t", "password": "p"}))["ARN"]
-    out = cli("modify", "demo", "--add-secret", third, "--remove-secret",
+    out = cli("modify", "demo", "--yes", "--add-secret", third, "--remove-secret",
               two_users.other_secret, "--idle-client-timeout", "600", "-o", "json").json()
     params = out["calls"][0]["params"]
     assert [a["SecretArn"] for a in params["Auth"]] == [two_users.secret_arn, third]
@@ -139,7 +139,7 @@ def test_modify_adds_and_removes_secrets_and_keeps_other_fields(two_users, cli):
 
 def test_modify_rename_tls_debug_logging_end_to_end(world, cli):
     world.make_proxy("demo", iam="REQUIRED")
-    out = cli("modify", "demo", "--new-name", "demo-blue", "--no-require-tls",
+    out = cli("modify", "demo", "--yes", "--new-name", "demo-blue", "--no-require-tls",
               "--debug-logging", "--end-to-end-iam")
     assert "warning: debug logging writes SQL statements" in out.stderr
     assert "warning: IAM authentication needs TLS but demo-blue does not require it" in out.stderr

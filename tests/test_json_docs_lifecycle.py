@@ -26,9 +26,9 @@ def test_plan_keys_are_documented(world, cli):
     plan, after, targets = plan_keys(out)
     assert_documented("plans", plan)
     assert set(plan) == {"action", "proxy", "no_changes", "changes", "calls", "warnings",
-                         "dry_run", "applied", "after"}
+                         "consent", "dry_run", "applied", "after"}
     assert_documented("show", {"proxy": after})
-    added = cli("targets", "remove", "demo", "--db-instance", "db1", "-o", "json").json()
+    added = cli("targets", "remove", "demo", "--db-instance", "db1", "--yes", "-o", "json").json()
     assert_documented("plans", plan_keys(added)[0])
     added = cli("targets", "add", "demo", "--db-instance", "db1", "--wait", "-o", "json").json()
     plan, _, targets = plan_keys(added)

@@ -280,8 +280,15 @@ def test_endpoint_bad_value_fails_before_any_api_call(demo, cli, api_calls, args
 
 def test_bad_timeout_and_poll_interval(demo, cli, api_calls, monkeypatch):
     out = cli("pool", "demo", "--borrow-timeout", "30", "--timeout", "0", code=2)
-    assert "--timeout must be a positive number of seconds" in error_line(out)
+    assert "--timeout must be more than 0 and at most 604800 seconds" in error_line(out)
     monkeypatch.setenv("RDSPROXYCTL_POLL_INTERVAL", "soon")
     out = cli("pool", "demo", "--borrow-timeout", "30", code=2)
     assert "RDSPROXYCTL_POLL_INTERVAL='soon' is not a number of seconds" in error_line(out)
+    for bad in ("inf", "nan", "-1"):
+        monkeypatch.setenv("RDSPROXYCTL_POLL_INTERVAL", bad)
+        out = cli("pool", "demo", "--borrow-timeout", "30", code=2)
+        assert "is not a number of seconds" in error_line(out)
+    monkeypatch.delenv("RDSPROXYCTL_POLL_INTERVAL")
+    for bad in ("inf", "nan", "1e309", "1e9"):
+        cli("pool", "demo", "--borrow-timeout", "30", "--timeout", bad, code=2)
     assert api_calls.mutating == []

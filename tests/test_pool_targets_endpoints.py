@@ -78,10 +78,10 @@ def test_targets_add_and_remove_are_idempotent(world, cli, api_calls):
     again = cli("targets", "add", "demo", "--db-instance", "db1")
     assert "instance db1 is already a target of demo: nothing to do" in again.stderr
     assert api_calls.mutating == []
-    cli("targets", "remove", "demo", "--db-instance", "db1")
+    cli("targets", "remove", "demo", "--db-instance", "db1", "--yes")
     assert cli("targets", "demo", "-o", "json").json() == []
     api_calls.clear()
-    gone = cli("targets", "remove", "demo", "--db-instance", "db1")
+    gone = cli("targets", "remove", "demo", "--db-instance", "db1", "--yes")
     assert "is not a target of demo: nothing to do" in gone.stderr
     assert api_calls.mutating == []
 

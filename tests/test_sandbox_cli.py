@@ -22,7 +22,7 @@ def test_commands_without_a_sandbox(cli, tmp_path):
         out = cli("sandbox", command, "--dir", str(missing), code=3)
         assert f"no sandbox in {missing}" in out.stderr and "sandbox up --dir" in out.stderr
     out = cli("sandbox", "down", "--dir", str(missing))
-    assert "nothing to stop" in out.stderr
+    assert "nothing stopped or deleted" in out.stderr
     assert not missing.exists()  # down did not create it
 
 
@@ -58,7 +58,11 @@ def test_sandbox_life_cycle(cli, tmp_path):
     try:
         from .test_json_docs import assert_documented
 
-        first = cli("sandbox", "up", "--dir", str(directory), "-o", "json").json()
+        up = cli("sandbox", "up", "--dir", str(directory), "-o", "json")
+        assert "accepts any credentials" in up.stderr  # the API checks no signature
+        for name in (st.DAEMON_LOG, st.EMULATOR_LOG, st.STATE_FILE):
+            assert (directory / name).stat().st_mode & 0o077 == 0, name
+        first = up.json()
         assert first["running"] is True and first["region"] == "eu-west-1"
         assert_documented("sandbox status", first)
         assert_documented("sandbox env", cli("sandbox", "env", "--dir", str(directory), "-o",

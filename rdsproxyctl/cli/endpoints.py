@@ -13,7 +13,7 @@ from rdsproxyctl.cli.plans import (
     DryRun,
     Timeout,
     WaitOff,
-    confirm,
+    Yes,
     run_plan,
     wait_options,
 )
@@ -72,6 +72,7 @@ def create_cmd(
         "--tag", help="KEY=VALUE. Repeatable.", show_default=False)] = None,
     if_not_exists: Annotated[bool, typer.Option(
         "--if-not-exists", help="Succeed without change when the endpoint exists.")] = False,
+    yes: Yes = False,
     dry_run: DryRun = False,
     wait: WaitOff = False,
     timeout: Timeout = DEFAULT_TIMEOUT,
@@ -94,15 +95,14 @@ def create_cmd(
         rt.aws, name, endpoint, role=role, subnets=v.split_list(subnets) or None,
         security_groups=v.split_list(security_groups) or None, tags=v.parse_tags(tag),
         if_not_exists=if_not_exists)
-    run_plan(rt, plan, dry_run=dry_run, wait=wait, options=options)
+    run_plan(rt, plan, dry_run=dry_run, yes=yes, wait=wait, options=options)
 
 
 def delete_cmd(
     name: ProxyName,
     endpoint: EndpointName,
     rt: Runtime,
-    yes: Annotated[bool, typer.Option(
-        "--yes", "-y", help="Delete without asking (required without a terminal).")] = False,
+    yes: Yes = False,
     if_exists: Annotated[bool, typer.Option(
         "--if-exists", help="Succeed without change when the endpoint does not exist.")] = False,
     dry_run: DryRun = False,
@@ -120,6 +120,5 @@ def delete_cmd(
     options = wait_options(timeout)
 
     plan = lifecycle.endpoint_delete_plan(rt.aws, name, endpoint, if_exists=if_exists)
-    if not dry_run and not plan.no_changes:
-        confirm(rt, f"Delete endpoint {endpoint} of proxy {name}?", yes=yes)
-    run_plan(rt, plan, dry_run=dry_run, wait=wait, options=options)
+    run_plan(rt, plan, dry_run=dry_run, yes=yes, wait=wait, options=options,
+             question=f"Delete endpoint {endpoint} of proxy {name}?")

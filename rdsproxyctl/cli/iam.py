@@ -12,6 +12,8 @@ from rdsproxyctl.cli.plans import (
     DryRun,
     Timeout,
     WaitOn,
+    Yes,
+    require_consent,
     run_plan,
     wait_options,
 )
@@ -40,6 +42,7 @@ def enable_cmd(
     mode: Annotated[str, typer.Option(
         "--mode", help="required (clients must use IAM), or enabled (IAM or password; SQL "
         "Server only).")] = "required",
+    yes: Yes = False,
     dry_run: DryRun = False,
     wait: WaitOn = True,
     timeout: Timeout = DEFAULT_TIMEOUT,
@@ -47,11 +50,12 @@ def enable_cmd(
     """Require IAM authentication on every auth entry (IAMAuth REQUIRED).
 
     Shows each entry's IAMAuth before and after.  IAM authentication needs TLS: a
-    proxy that does not require TLS gets a warning.
+    proxy that does not require TLS gets a warning.  Clients that use passwords are
+    refused once IAM is required: asks for confirmation on a terminal (--yes otherwise).
 
     Examples:
 
-      rdsproxyctl iam enable demo
+      rdsproxyctl iam enable demo --yes
 
       rdsproxyctl iam enable demo --dry-run -o json
     """
@@ -60,28 +64,31 @@ def enable_cmd(
     options = wait_options(timeout)
 
     run_plan(rt, lifecycle.iam_plan(rt.aws, name, enable=True, mode=mode), dry_run=dry_run,
-             wait=wait, options=options)
+             yes=yes, wait=wait, options=options)
 
 
 def disable_cmd(
     name: ProxyName,
     rt: Runtime,
+    yes: Yes = False,
     dry_run: DryRun = False,
     wait: WaitOn = True,
     timeout: Timeout = DEFAULT_TIMEOUT,
 ) -> None:
     """Turn IAM authentication off on every auth entry (IAMAuth DISABLED).
 
+    This weakens authentication: asks for confirmation on a terminal (--yes otherwise).
+
     Examples:
 
-      rdsproxyctl iam disable demo
+      rdsproxyctl iam disable demo --yes
     """
     from rdsproxyctl.core import lifecycle
 
     options = wait_options(timeout)
 
-    run_plan(rt, lifecycle.iam_plan(rt.aws, name, enable=False), dry_run=dry_run, wait=wait,
-             options=options)
+    run_plan(rt, lifecycle.iam_plan(rt.aws, name, enable=False), dry_run=dry_run, yes=yes,
+             wait=wait, options=options)
 
 
 def status_view(status: object) -> View:
@@ -129,6 +136,10 @@ def policy_cmd(
     policy_name: Annotated[Optional[str], typer.Option(
         "--policy-name", help="Name of the inline policy (default: rds-proxy-connect-NAME).",
         show_default=False)] = None,
+    replace: Annotated[bool, typer.Option(
+        "--replace", help="Replace an existing inline policy of that name instead of adding "
+        "the statement to it (needs consent: its other statements go).")] = False,
+    yes: Yes = False,
     dry_run: DryRun = False,
 ) -> None:
     """Print the rds-db:connect policy that lets a principal connect through the proxy.
@@ -136,6 +147,8 @@ def policy_cmd(
     The resource is arn:aws:rds-db:REGION:ACCOUNT:dbuser:prx-ID/USER, with the prx-
     id of the proxy (not of the database).  The policy JSON goes to stdout; with
     --attach-to-role or --attach-to-user it is also attached as an inline policy.
+    An existing inline policy of that name is read first: the statement is added to
+    it (its other statements stay), or with --replace the whole policy is replaced.
 
     Examples:
 
@@ -149,15 +162,16 @@ def policy_cmd(
 
     document = lifecycle.connect_policy(rt.aws, name, list(db_user or []))
     if not (attach_to_role or attach_to_user):
-        if policy_name or dry_run:
+        if policy_name or dry_run or replace:
             from rdsproxyctl.errors import UsageError
 
-            raise UsageError("--policy-name and --dry-run go with --attach-to-role or "
-                             "--attach-to-user")
+            raise UsageError("--policy-name, --replace and --dry-run go with --attach-to-role "
+                             "or --attach-to-user")
         rt.renderer.write_json(document)
         return
-    plan = lifecycle.attach_policy_plan(rt.aws, name, document, role=attach_to_role,
-                                        user=attach_to_user, policy_name=policy_name)
+    plan, stored = lifecycle.attach_policy_plan(
+        rt.aws, name, document, role=attach_to_role, user=attach_to_user,
+        policy_name=policy_name, replace=replace)
     if dry_run:
         run_plan(rt, plan, dry_run=True)
         return
@@ -165,6 +179,10 @@ def policy_cmd(
 
     for warning in plan.warnings:
         rt.renderer.warn(warning)
+    if plan.no_changes:
+        rt.renderer.write_json(stored)
+        return
+    require_consent(rt, plan, yes=yes)
     execute(rt.aws, plan, wait=False)
-    rt.renderer.write_json(document)
+    rt.renderer.write_json(stored)
     rt.renderer.success(plan.calls[0].description)

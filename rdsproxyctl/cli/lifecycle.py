@@ -15,11 +15,12 @@ import typer
 from rdsproxyctl.cli.plans import (
     wait_options,
     DEFAULT_TIMEOUT,
+    PLAN_PANEL,
     DryRun,
     Timeout,
     WaitOff,
     WaitOn,
-    confirm,
+    Yes,
     run_plan,
 )
 from rdsproxyctl.cli.runtime import Runtime, command
@@ -124,6 +125,7 @@ def create_cmd(
     session_pinning_filter: Pinning = None,
     if_not_exists: Annotated[bool, typer.Option(
         "--if-not-exists", help="Succeed without change when the proxy exists.")] = False,
+    yes: Yes = False,
     dry_run: DryRun = False,
     wait: WaitOn = True,
     timeout: Timeout = DEFAULT_TIMEOUT,
@@ -187,13 +189,22 @@ def create_cmd(
         raise UsageError("--role-name goes with --create-role")
     plan = lifecycle.create_plan(rt.aws, spec, create_role=role_request,
                                  if_not_exists=if_not_exists)
-    run_plan(rt, plan, dry_run=dry_run, wait=wait, options=options)
+    run_plan(rt, plan, dry_run=dry_run, yes=yes, wait=wait, options=options)
 
 
 def apply_cmd(
     spec_file: Annotated[str, typer.Argument(
         metavar="SPEC.toml", help="The spec file (see docs/apply.md).", show_default=False)],
     rt: Runtime,
+    prune: Annotated[bool, typer.Option(
+        "--prune", help="Also remove what the spec no longer names (endpoints, targets, "
+        "auth entries); without it they are kept, with a warning.",
+        rich_help_panel=PLAN_PANEL)] = False,
+    detailed_exitcode: Annotated[bool, typer.Option(
+        "--detailed-exitcode", help="With --dry-run: exit 0 when nothing differs, 2 when "
+        "the plan has changes (drift), as terraform plan -detailed-exitcode.",
+        rich_help_panel=PLAN_PANEL)] = False,
+    yes: Yes = False,
     dry_run: DryRun = False,
     wait: WaitOn = True,
     timeout: Timeout = DEFAULT_TIMEOUT,
@@ -203,24 +214,35 @@ def apply_cmd(
     The spec says what Terraform's aws_db_proxy, aws_db_proxy_default_target_group,
     aws_db_proxy_target and aws_db_proxy_endpoint say (same attribute names).  The
     plan is printed as a diff of fields; running it again prints "no changes" and
-    makes no change.  Tables left out of the spec are left as they are.
+    makes no change.  Tables left out of the spec are left as they are; endpoints,
+    targets and auth entries the spec does not name are removed only with --prune
+    (and, like anything that weakens TLS or authentication, only with consent).
 
     Examples:
 
       rdsproxyctl apply proxy.toml --dry-run
 
-      rdsproxyctl apply proxy.toml
+      rdsproxyctl apply proxy.toml --dry-run --detailed-exitcode   # 2: drift
+
+      rdsproxyctl apply proxy.toml --prune --yes
 
       rdsproxyctl apply proxy.toml --dry-run -o json | jq '.changes'
     """
     from rdsproxyctl.core import lifecycle
     from rdsproxyctl.core.spec import load_spec
+    from rdsproxyctl.errors import ExitCode, UsageError
 
     options = wait_options(timeout)
+    if detailed_exitcode and not dry_run:
+        raise UsageError("--detailed-exitcode goes with --dry-run",
+                         hint="`rdsproxyctl apply SPEC --dry-run --detailed-exitcode` exits 2 "
+                         "when the proxy differs from the spec")
 
     spec = load_spec(spec_file)
-    run_plan(rt, lifecycle.apply_plan(rt.aws, spec), dry_run=dry_run, wait=wait,
-             options=options)
+    outcome = run_plan(rt, lifecycle.apply_plan(rt.aws, spec, prune=prune), dry_run=dry_run,
+                       yes=yes, wait=wait, options=options)
+    if detailed_exitcode and not outcome.plan.no_changes:
+        raise typer.Exit(ExitCode.USAGE)
 
 
 def modify_cmd(
@@ -258,6 +280,7 @@ def modify_cmd(
     end_to_end_iam: Annotated[Optional[bool], typer.Option(
         "--end-to-end-iam/--no-end-to-end-iam", help="DefaultAuthScheme IAM_AUTH or NONE.",
         rich_help_panel=AUTH_PANEL, show_default=False)] = None,
+    yes: Yes = False,
     dry_run: DryRun = False,
     wait: WaitOn = True,
     timeout: Timeout = DEFAULT_TIMEOUT,
@@ -286,7 +309,7 @@ def modify_cmd(
         end_to_end_iam=end_to_end_iam, add_secrets=split_list(add_secret),
         remove_secrets=split_list(remove_secret), iam_auth=iam_auth,
         client_password_auth_type=client_password_auth_type)
-    run_plan(rt, lifecycle.modify_plan(rt.aws, name, req), dry_run=dry_run, wait=wait,
+    run_plan(rt, lifecycle.modify_plan(rt.aws, name, req), dry_run=dry_run, yes=yes, wait=wait,
              options=options)
 
 
@@ -298,6 +321,7 @@ def pool_cmd(
     borrow_timeout: Borrow = None,
     init_query: InitQuery = None,
     session_pinning_filter: Pinning = None,
+    yes: Yes = False,
     dry_run: DryRun = False,
     wait: WaitOn = True,
     timeout: Timeout = DEFAULT_TIMEOUT,
@@ -318,15 +342,14 @@ def pool_cmd(
 
     pool = _pool_spec(max_connections_percent, max_idle_connections_percent, borrow_timeout,
                       init_query, session_pinning_filter)
-    run_plan(rt, lifecycle.pool_plan(rt.aws, name, pool), dry_run=dry_run, wait=wait,
+    run_plan(rt, lifecycle.pool_plan(rt.aws, name, pool), dry_run=dry_run, yes=yes, wait=wait,
              options=options)
 
 
 def delete_cmd(
     name: ProxyName,
     rt: Runtime,
-    yes: Annotated[bool, typer.Option(
-        "--yes", "-y", help="Delete without asking (required without a terminal).")] = False,
+    yes: Yes = False,
     if_exists: Annotated[bool, typer.Option(
         "--if-exists", help="Succeed without change when the proxy does not exist.")] = False,
     dry_run: DryRun = False,
@@ -351,6 +374,5 @@ def delete_cmd(
     options = wait_options(timeout)
 
     plan = lifecycle.delete_plan(rt.aws, name, if_exists=if_exists)
-    if not dry_run and not plan.no_changes:
-        confirm(rt, f"Delete proxy {name} in {rt.aws.region}?", yes=yes)
-    run_plan(rt, plan, dry_run=dry_run, wait=wait, options=options)
+    run_plan(rt, plan, dry_run=dry_run, yes=yes, wait=wait, options=options,
+             question=f"Delete proxy {name} in {rt.aws.region}?")

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 from enum import Enum
 from typing import IO, TYPE_CHECKING, Annotated, Any, Optional
@@ -74,19 +73,16 @@ def register(app: typer.Typer) -> None:
 
 
 # -- writing events, a page at a time ----------------------------------------------------------
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _STYLES = {"error": "red", "warn": "yellow", "info": ""}
 TSV_KEYS = ("timestamp", "level", "signature", "severity", "endpoint", "client_connection",
             "db_connection", "message")  # message last: it is escaped for terminals
 
 
 def safe(text: str | None) -> str:
-    """``text`` without control characters a terminal would act on (shown as ``\\xNN``)."""
-    if not text:
-        return "-"
-    if _CONTROL.search(text) is None:
-        return text
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    """``text`` through the renderer's sanitiser (``-`` when empty)."""
+    from rdsproxyctl.cli.output import sanitize
+
+    return sanitize(text) if text else "-"
 
 
 class EventWriter:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -67,8 +68,35 @@ STATUS_STYLES = {
 }
 
 
+#: What a terminal would act on: C0 and C1 controls (ESC, CSI, BEL, CR, backspace...),
+#: DEL, and the Unicode line separators and bidirectional overrides.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_MESSAGE_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e"
+                              "\u2066-\u2069]")
+_NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def _escape(m: re.Match[str]) -> str:
+    ch = m.group()
+    return _NAMED.get(ch) or (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+
+
+def sanitize(text: str, *, newlines: bool = False) -> str:
+    """THE sanitiser: ``text`` with every control character escaped (``\\x1b``, ``\\n``).
+
+    Every table cell, TSV cell, title and message goes through it: values come from
+    outside (log lines, names, AWS strings) and must not move the cursor, clear the
+    screen, retitle the terminal or split a TSV row.  ``newlines`` keeps line breaks
+    (multi-line messages on stderr).
+    """
+    pattern = _MESSAGE_CONTROL if newlines else _CONTROL
+    if pattern.search(text) is None:
+        return text
+    return pattern.sub(_escape, text)
+
+
 def cell(value: Any) -> str:
-    """How one value reads in table, tsv and markdown output."""
+    """How one value reads in table, tsv and markdown output (control characters escaped)."""
     if value is None or value == "":
         return "-"
     if isinstance(value, bool):
@@ -76,8 +104,9 @@ def cell(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return ",".join(cell(v) for v in value) if value else "-"
     if isinstance(value, dict):
-        return ",".join(f"{k}={cell(v)}" for k, v in value.items()) if value else "-"
-    return str(value)
+        return ",".join(f"{sanitize(str(k))}={cell(v)}" for k, v in value.items()) \
+            if value else "-"
+    return sanitize(str(value))
 
 
 def _plain(value: Any) -> str:
@@ -93,8 +122,9 @@ def _plain(value: Any) -> str:
 
 
 def tsv_cell(value: Any) -> str:
-    """A value for scripts: empty for none, true/false, comma-joined lists, no tabs."""
-    return _plain(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+    """A value for scripts: empty for none, true/false, comma-joined lists; tabs, newlines
+    and every other control character escaped (``\\t``, ``\\n``, ``\\x1b``)."""
+    return sanitize(_plain(value).replace("\\", "\\\\"))
 
 
 def pick(row: dict[str, Any], key: str) -> Any:
@@ -229,9 +259,9 @@ class Renderer:
                 out.write("\n")
             first = False
             if section.title:
-                out.write(heading(section.title) + "\n")
+                out.write(heading(sanitize(section.title)) + "\n")
             if isinstance(section, Fields):
-                rows = [[label, cell(value)] for label, value in section.pairs]
+                rows = [[sanitize(label), cell(value)] for label, value in section.pairs]
                 out.write(tabulate(rows, tablefmt=tablefmt if tablefmt != "plain" else "plain",
                                    headers=["field", "value"] if tablefmt == "github" else ())
                           + "\n")
@@ -257,16 +287,17 @@ class Renderer:
 
         console = self._console("out")
         for section in view.sections:
+            title = Text(sanitize(section.title)) if section.title else None
             if isinstance(section, Fields):
-                grid = RichTable(title=section.title, title_justify="left", box=box.SIMPLE,
+                grid = RichTable(title=title, title_justify="left", box=box.SIMPLE,
                                  show_header=False, title_style="bold")
                 grid.add_column(style="bold cyan", no_wrap=True)
                 grid.add_column(overflow="fold")
                 for label, value in section.pairs:
-                    grid.add_row(label, self._styled(cell(value), Text))
+                    grid.add_row(Text(sanitize(label)), self._styled(cell(value), Text))
                 console.print(grid)
                 continue
-            table = RichTable(title=section.title, title_justify="left", box=box.SIMPLE_HEAD,
+            table = RichTable(title=title, title_justify="left", box=box.SIMPLE_HEAD,
                               title_style="bold")
             for c in section.columns:
                 table.add_column(c.header, overflow="fold")
@@ -274,7 +305,8 @@ class Renderer:
                 table.add_row(*(self._styled(cell(pick(r, c.key)), Text) if c.styled
                                 else Text(cell(pick(r, c.key))) for c in section.columns))
             if not section.rows:
-                console.print(Text(f"{section.title or ''} {section.empty}".strip(), style="dim"))
+                console.print(Text(sanitize(f"{section.title or ''} {section.empty}".strip()),
+                                   style="dim"))
             else:
                 console.print(table)
 
@@ -287,7 +319,8 @@ class Renderer:
         from rich.markup import escape
 
         console = self._console("err")
-        console.print(f"[{style}]{prefix}[/{style}]{escape(message)}" if prefix else escape(message))
+        message = escape(sanitize(message, newlines=True))
+        console.print(f"[{style}]{prefix}[/{style}]{message}" if prefix else message)
 
     def info(self, message: str) -> None:
         if not self.quiet:
@@ -328,7 +361,7 @@ class Renderer:
             return
         if not self.is_terminal(self.stderr):
             last = [message]
-            self.info(message)
+            self.info(message)  # sanitised there
 
             def update_plain(msg: str) -> None:
                 if msg != last[0]:
@@ -341,10 +374,11 @@ class Renderer:
 
         started = time.monotonic()
         console = self._console("err")
-        with console.status(escape(message)) as live:
+        with console.status(escape(sanitize(message))) as live:
 
             def update_live(msg: str) -> None:
                 # escaped: progress may carry user text (an init query, a name) with "[...]"
-                live.update(f"{escape(msg)} [dim]({time.monotonic() - started:.0f}s)[/dim]")
+                live.update(f"{escape(sanitize(msg))} "
+                            f"[dim]({time.monotonic() - started:.0f}s)[/dim]")
 
             yield update_live

@@ -33,11 +33,16 @@ WaitOn = Annotated[bool, typer.Option(
     "REGISTERING).", rich_help_panel=PLAN_PANEL)]
 WaitOff = Annotated[bool, typer.Option(
     "--wait/--no-wait", help="Wait until the change is done.", rich_help_panel=PLAN_PANEL)]
+Yes = Annotated[bool, typer.Option(
+    "--yes", "-y", help="Consent to a plan that removes, deregisters, or weakens TLS or "
+    "authentication, without asking (required without a terminal).",
+    rich_help_panel=PLAN_PANEL)]
 Timeout = Annotated[float, typer.Option(
     "--timeout", help="Seconds to wait at most, then exit 1 (the change goes on in AWS).",
     rich_help_panel=PLAN_PANEL)]
 
 DEFAULT_TIMEOUT = 1200.0
+MAX_TIMEOUT = 7 * 24 * 3600.0
 
 CHANGE_COLUMNS = [
     Column("symbol", ""),
@@ -58,8 +63,9 @@ def wait_options(timeout: float) -> Any:
     """The waiter's options: --timeout, and RDSPROXYCTL_POLL_INTERVAL if set."""
     from rdsproxyctl.core.waiter import DEFAULT_INTERVAL, WaitOptions
 
-    if not timeout > 0:
-        raise UsageError(f"--timeout must be a positive number of seconds, got {timeout:g}")
+    if not 0 < timeout <= MAX_TIMEOUT:
+        raise UsageError(f"--timeout must be more than 0 and at most {MAX_TIMEOUT:g} seconds "
+                         f"(a week), got {timeout:g}")
     raw = os.environ.get(POLL_INTERVAL_ENV)
     interval = DEFAULT_INTERVAL
     if raw:
@@ -67,7 +73,7 @@ def wait_options(timeout: float) -> Any:
             interval = float(raw)
         except ValueError:
             interval = -1.0
-        if interval < 0:
+        if not 0 <= interval <= MAX_TIMEOUT:  # also refuses nan and inf
             raise UsageError(f"{POLL_INTERVAL_ENV}={raw!r} is not a number of seconds")
     return WaitOptions(timeout=timeout, interval=interval)
 
@@ -102,12 +108,14 @@ def plan_view(outcome: Outcome) -> View:
                        Table(columns, calls, title=call_title)])
 
 
-def run_plan(rt: Any, plan: Plan, *, dry_run: bool, wait: bool = True,
-             options: Any = None) -> Outcome:
+def run_plan(rt: Any, plan: Plan, *, dry_run: bool, yes: bool = False, wait: bool = True,
+             options: Any = None, question: str | None = None) -> Outcome:
     """Print ``plan`` (``--dry-run``) or run it, with warnings and progress on stderr.
 
-    ``options`` come from :func:`wait_options`, called by the command before it
-    builds the plan so a bad --timeout is refused before any API call.
+    A plan that needs consent (``plan.consent``: it removes, deregisters, or weakens
+    TLS or authentication) runs only after :func:`require_consent`.  ``options`` come
+    from :func:`wait_options`, called by the command before it builds the plan so a
+    bad --timeout is refused before any API call.
     """
     from rdsproxyctl.core.plan import execute
 
@@ -118,6 +126,7 @@ def run_plan(rt: Any, plan: Plan, *, dry_run: bool, wait: bool = True,
         outcome = Outcome(plan, dry_run=dry_run, applied=False)
         rt.renderer.emit(plan_view(outcome))
         return outcome
+    require_consent(rt, plan, yes=yes, question=question)
     with rt.renderer.status(f"{plan.action} {plan.proxy}: {len(plan.calls)} call(s)") as update:
         outcome = execute(rt.aws, plan, wait=wait, options=options, progress=update)
     rt.renderer.emit(plan_view(outcome))
@@ -150,12 +159,30 @@ def stdin_is_terminal() -> bool:
         return False
 
 
+def require_consent(rt: Any, plan: Plan, *, yes: bool, question: str | None = None) -> None:
+    """THE consent gate of every mutating command: nothing to ask when ``plan.consent``
+    is empty; otherwise ``--yes``, or a "yes" typed on a terminal, or exit 2.
+
+    On a terminal the reasons are printed (stderr) before the question.
+    """
+    reasons = plan.consent
+    if not reasons or yes:
+        return
+    what = "; ".join(reasons)
+    question = question or f"{plan.action} {plan.proxy} {what}. Proceed?"
+    if stdin_is_terminal():
+        for reason in reasons:
+            rt.renderer.warn(f"{plan.action} {plan.proxy} {reason}")
+    confirm(rt, question, yes=yes)
+
+
 def confirm(rt: Any, question: str, *, yes: bool, flag: str = "--yes") -> None:
     """Ask on a terminal; without one, ``--yes`` is required (else exit 2)."""
     if yes:
         return
     if not stdin_is_terminal():
-        raise UsageError(f"{question.rstrip('?')}: refusing without confirmation (no terminal "
-                         "to ask on)", hint=f"add {flag} to confirm, or --dry-run to see the plan")
+        raise UsageError(f"{question.rstrip('?').removesuffix('. Proceed')}: refusing without "
+                         "confirmation (no terminal to ask on)",
+                         hint=f"add {flag} to confirm, or --dry-run to see the plan")
     if not typer.confirm(question, default=False, err=True):
         raise CheckFailed("not confirmed: nothing changed")

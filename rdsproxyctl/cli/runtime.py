@@ -199,7 +199,7 @@ def command(app: typer.Typer, name: str | None = None, **kwargs: Any) -> Callabl
                 raise typer.Exit(err.exit_code) from None
             if wants_rt:
                 values["rt"] = rt
-            return run_guarded(rt, func, **values)
+            return run_guarded(rt, _checked, ctx, func, values)
 
         del wrapper.__wrapped__  # typer must see the new signature, not func's
         _with_common_params(func, wrapper)
@@ -207,6 +207,25 @@ def command(app: typer.Typer, name: str | None = None, **kwargs: Any) -> Callabl
         return func
 
     return decorate
+
+
+def _checked(ctx: typer.Context, func: Callable[..., Any], values: dict[str, Any]) -> Any:
+    """Refuse non-finite numbers (``inf``, ``nan``, ``1e999``) in any option, then run.
+
+    Ranges are each command's business; no option of rdsproxyctl means "forever" or
+    "not a number", and such a value would otherwise reach time-outs and sleeps.
+    """
+    import math
+
+    from rdsproxyctl.errors import UsageError
+
+    for param in ctx.command.params:
+        value = values.get(param.name or "")
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(item, float) and not math.isfinite(item):
+                flag = max(getattr(param, "opts", None) or [param.name or "?"], key=len)
+                raise UsageError(f"{flag} must be a finite number, got {item!r}")
+    return func(**values)
 
 
 def root_callback(version_option: Any) -> Callable[..., Any]:

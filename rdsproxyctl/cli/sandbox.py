@@ -69,6 +69,12 @@ def status_view(status: Any) -> View:
     ])
 
 
+#: The sandbox's AWS API is moto's: it checks no signature (docs/sandbox.md, "Who can use it").
+OPEN_API_WARNING = ("the sandbox's AWS API on 127.0.0.1 accepts any credentials: any user of "
+                    "this machine can read its secrets (the app database's password) and change "
+                    "its proxies; run it on a machine you do not share")
+
+
 def up_cmd(rt: Runtime, dir: DirOption = None) -> None:
     """Start the sandbox, or whatever part of it is not running (safe to run twice).
 
@@ -94,6 +100,7 @@ def up_cmd(rt: Runtime, dir: DirOption = None) -> None:
         raise CheckFailed("some part of the sandbox is not running",
                           hint=f"see the logs: {', '.join(status.log_files)}")
     env_hint = 'eval "$(rdsproxyctl sandbox env' + (f" --dir {directory}" if dir else "") + ')"'
+    rt.renderer.warn(OPEN_API_WARNING)
     rt.renderer.success(f"sandbox up; point your shell at it with: {env_hint}")
 
 
@@ -121,7 +128,8 @@ def down_cmd(rt: Runtime, dir: DirOption = None) -> None:
         raise CheckFailed("still listening after down: " + ", ".join(result.leftovers),
                           hint="another process holds those ports")
     if not result.stopped and not result.removed:
-        rt.renderer.info(f"no sandbox in {directory}: nothing to stop")
+        rt.renderer.info(f"no sandbox in {directory} (no state.json of `sandbox up`): nothing "
+                         "stopped or deleted")
 
 
 def status_cmd(rt: Runtime, dir: DirOption = None) -> None:

@@ -12,6 +12,7 @@ from rdsproxyctl.cli.plans import (
     DryRun,
     Timeout,
     WaitOff,
+    Yes,
     run_plan,
     wait_options,
 )
@@ -56,6 +57,7 @@ def add_cmd(
     rt: Runtime,
     db_instance: DbInstance = None,
     db_cluster: DbCluster = None,
+    yes: Yes = False,
     dry_run: DryRun = False,
     wait: WaitOff = False,
     timeout: Timeout = DEFAULT_TIMEOUT,
@@ -68,7 +70,7 @@ def add_cmd(
 
       rdsproxyctl targets add demo --db-cluster aurora-1 --dry-run
     """
-    _change(rt, name, True, db_instance, db_cluster, dry_run, wait, timeout)
+    _change(rt, name, True, db_instance, db_cluster, dry_run, wait, timeout, yes)
 
 
 def remove_cmd(
@@ -76,24 +78,27 @@ def remove_cmd(
     rt: Runtime,
     db_instance: DbInstance = None,
     db_cluster: DbCluster = None,
+    yes: Yes = False,
     dry_run: DryRun = False,
     wait: WaitOff = False,
     timeout: Timeout = DEFAULT_TIMEOUT,
 ) -> None:
     """Deregister a DB instance or cluster from the proxy (nothing if not a target).
 
+    Asks for confirmation on a terminal; from a script, pass --yes.
+
     Examples:
 
-      rdsproxyctl targets remove demo --db-instance db1
+      rdsproxyctl targets remove demo --db-instance db1 --yes
     """
-    _change(rt, name, False, db_instance, db_cluster, dry_run, wait, timeout)
+    _change(rt, name, False, db_instance, db_cluster, dry_run, wait, timeout, yes)
 
 
 def _change(rt: Runtime, name: str, add: bool, db_instance: str | None, db_cluster: str | None,
-            dry_run: bool, wait: bool, timeout: float) -> None:
+            dry_run: bool, wait: bool, timeout: float, yes: bool) -> None:
     from rdsproxyctl.core import lifecycle
 
     options = wait_options(timeout)
     plan = lifecycle.targets_plan(rt.aws, name, add=add, instance=db_instance,
                                   cluster=db_cluster)
-    run_plan(rt, plan, dry_run=dry_run, wait=wait, options=options)
+    run_plan(rt, plan, dry_run=dry_run, yes=yes, wait=wait, options=options)

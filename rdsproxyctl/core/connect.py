@@ -170,6 +170,17 @@ def _clean(message: str) -> str:
     return redact_text(text)
 
 
+#: sslmodes under which the connection may end up unencrypted.
+UNENCRYPTED_SSLMODES = ("disable", "allow", "prefer")
+#: A DNS name, an IPv4/IPv6 address or a socket directory (no spaces, control characters,
+#: commas or URL syntax).
+_HOST_RE = re.compile(r"[A-Za-z0-9_.:%/-]{1,253}")
+
+#: Longest --connect-timeout: an hour (libpq takes whole seconds; asyncio and select()
+#: overflow on huge values).
+MAX_CONNECT_TIMEOUT = 3600
+
+
 @dataclass(frozen=True)
 class ConnectSpec:
     """What to connect to and how to authenticate."""
@@ -200,12 +211,20 @@ class ConnectSpec:
         if self.sslmode not in ("disable", "allow", "prefer", "require", "verify-ca",
                                 "verify-full"):
             raise UsageError(f"--sslmode {self.sslmode!r} is not a libpq sslmode")
+        if self.iam and self.sslmode in UNENCRYPTED_SSLMODES:
+            raise UsageError(f"--iam with --sslmode {self.sslmode}: the token would be sent to a "
+                             "server that may not use TLS",
+                             hint="IAM tokens go over TLS only: use --sslmode verify-full (the "
+                             "default) or require")
+        if self.host is not None and not _HOST_RE.fullmatch(self.host):
+            raise UsageError(f"--host {self.host!r} is not a host name or IP address")
         if self.ca_bundle and not os.path.isfile(self.ca_bundle):
             raise UsageError(f"--ca-bundle {self.ca_bundle}: no such file")
         if self.port is not None and not 1 <= self.port <= 65535:
             raise UsageError(f"--port must be 1-65535, got {self.port}")
-        if self.connect_timeout <= 0:
-            raise UsageError("--connect-timeout must be positive")
+        if not 0 < self.connect_timeout <= MAX_CONNECT_TIMEOUT:
+            raise UsageError(f"--connect-timeout must be more than 0 and at most "
+                             f"{MAX_CONNECT_TIMEOUT} seconds, got {self.connect_timeout:g}")
         if self.password_env and self.password_env not in os.environ:
             raise UsageError(f"--password-env {self.password_env}: that variable is not set")
 
@@ -282,14 +301,40 @@ def prepare(aws: Any, spec: ConnectSpec) -> Prepared:
     database = spec.database or user
     context.update(user=user, host=host, port=port, region=region or "?",
                    proxy=spec.proxy or "PROXY")
+    require_auth, weak = channel_policy(spec)
+    warnings.extend(weak)
     params = ConnParams(host=host, port=int(port), user=user, dbname=database,
                         password=password, sslmode=spec.sslmode,
                         sslrootcert=sslrootcert(spec.ca_bundle),
-                        connect_timeout=spec.connect_timeout)
+                        connect_timeout=spec.connect_timeout, require_auth=require_auth)
     auth = "iam" if spec.iam else "secret" if spec.secret_arn else "password"
     return Prepared(params=params, auth=auth, proxy=spec.proxy, endpoint=spec.endpoint,
                     context=context, lookup_seconds=lookup_seconds, warnings=warnings,
                     region=region)
+
+
+def channel_policy(spec: ConnectSpec) -> tuple[str | None, list[str]]:
+    """libpq's require_auth for ``spec``, and warnings about a weak --sslmode.
+
+    A password (or secret) never goes in clear text unless the server's certificate is
+    verified: below verify-ca the client accepts only SCRAM or MD5 challenges
+    (``require_auth=!password``).  An IAM token *is* a clear-text password: it needs
+    TLS (``ConnectSpec.validate`` refuses it below ``require``).
+    """
+    from rdsproxyctl.core.db import VERIFYING_SSLMODES
+
+    mode = spec.sslmode
+    warnings: list[str] = []
+    if mode in UNENCRYPTED_SSLMODES:
+        warnings.append(f"--sslmode {mode}: the connection may not be encrypted (RDS Proxy "
+                        "clients should use verify-full); the password is only answered to a "
+                        "SCRAM or MD5 challenge, never sent in clear text")
+    elif mode not in VERIFYING_SSLMODES:
+        warnings.append(f"--sslmode {mode}: encrypted, but the server's certificate is not "
+                        "verified (anyone in the path can pose as the proxy); use verify-full")
+    if spec.iam or mode in VERIFYING_SSLMODES:
+        return None, warnings
+    return "!password", warnings
 
 
 FIRST_QUERY = "SELECT 1, current_user, current_setting('server_version')"

@@ -18,6 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+#: sslmodes that check the server's certificate (and so read sslrootcert).
+VERIFYING_SSLMODES = ("verify-ca", "verify-full")
+
 #: Phase names, in order.
 PHASES = ("dns", "tcp_connect", "tls_handshake", "authentication")
 
@@ -35,12 +38,16 @@ class ConnParams:
     sslrootcert: str | None = "system"
     connect_timeout: float = 10.0
     application_name: str = "rdsproxyctl"
+    #: libpq's require_auth (16+): the authentication requests the client accepts, e.g.
+    #: ``!password`` so a password never goes in clear text
+    #: (https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNECT-REQUIRE-AUTH).
+    require_auth: str | None = None
 
     def describe(self) -> str:
         """The connection string without the password, for messages."""
         return (f"host={self.host} port={self.port} user={self.user} dbname={self.dbname} "
                 f"sslmode={self.sslmode}" + (f" sslrootcert={self.sslrootcert}"
-                                             if self.sslrootcert and self.sslmode.startswith("verify")
+                                             if self.sslrootcert and self.sslmode in VERIFYING_SSLMODES
                                              else ""))
 
 
@@ -105,7 +112,11 @@ def conninfo(params: ConnParams, hostaddr: str | None) -> str:
         kwargs["hostaddr"] = hostaddr
     if params.password is not None:
         kwargs["password"] = params.password
-    if params.sslrootcert and params.sslmode not in ("disable", "allow", "prefer"):
+    if params.require_auth:
+        kwargs["require_auth"] = params.require_auth
+    # only the verifying modes read a root certificate; libpq refuses sslmode=require
+    # with sslrootcert=system ("weak sslmode require may not be used with sslrootcert=system")
+    if params.sslrootcert and params.sslmode in VERIFYING_SSLMODES:
         kwargs["sslrootcert"] = params.sslrootcert
     return make_conninfo("", **kwargs)
 

@@ -163,3 +163,47 @@ def connect_policy(proxy: Proxy, db_users: list[str]) -> dict[str, Any]:
 def policy_json(document: dict[str, Any]) -> str:
     """A policy document as IAM takes it (compact, stable key order)."""
     return json.dumps(document, separators=(",", ":"))
+
+
+# -- inline policies: read, merge ----------------------------------------------------------------
+def statements(document: dict[str, Any]) -> list[Any]:
+    """A policy's statements as a list (IAM allows one statement object for a list)."""
+    found = document.get("Statement") or []
+    return list(found) if isinstance(found, list) else [found]
+
+
+def merge_policy(old: dict[str, Any], document: dict[str, Any]) -> dict[str, Any]:
+    """``old`` with ``document``'s statements added (those already there are not repeated)."""
+    merged = statements(old)
+    merged += [st for st in statements(document) if st not in merged]
+    return {**old, "Version": old.get("Version") or document.get("Version"),
+            "Statement": merged}
+
+
+def inline_policy(aws: Any, kind: str, principal: str, policy_name: str) -> dict[str, Any] | None:
+    """The inline policy ``policy_name`` of an IAM role or user, or ``None``."""
+    from urllib.parse import unquote
+
+    from rdsproxyctl.core.awserrors import aws_errors
+    from rdsproxyctl.errors import NotFound
+
+    try:
+        with aws_errors(aws):
+            iam = aws.client("iam")
+            if kind == "role":
+                raw = iam.get_role_policy(RoleName=principal, PolicyName=policy_name)
+            else:
+                raw = iam.get_user_policy(UserName=principal, PolicyName=policy_name)
+    except NotFound:
+        return None
+    doc = raw.get("PolicyDocument")
+    if isinstance(doc, str):  # IAM returns it URL-encoded JSON
+        try:
+            doc = json.loads(doc)
+        except ValueError:
+            try:
+                doc = json.loads(unquote(doc))
+            except ValueError:
+                raise UsageError(f"inline policy {policy_name} of {kind} {principal} is not "
+                                 "JSON: refusing to change it") from None
+    return doc if isinstance(doc, dict) else None

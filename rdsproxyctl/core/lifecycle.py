@@ -176,15 +176,27 @@ def _plan_pool(b: _Builder, spec: ProxySpec, current: dict[str, Any], creating: 
                + ", ".join(f"{k}={val}" for k, val in config.items()))
 
 
-def _plan_targets(b: _Builder, spec: ProxySpec, current: list[tuple[str, str]]) -> None:
+def _plan_targets(b: _Builder, spec: ProxySpec, current: list[tuple[str, str]],
+                  prune: bool = True, details: list[Target] | None = None) -> None:
     if spec.targets is None:
         return
     wanted = [t.key for t in spec.targets]
     remove = [k for k in current if k not in wanted]
+    if remove and not prune:
+        for kind, ident in remove:
+            b.plan.warnings.append(f"{kind} {ident} is a target of {b.name} but not in the spec: "
+                                   "kept (--prune deregisters it)")
+        remove = []
     add = [k for k in wanted if k not in current]
     if remove:
+        by_key = {_target_key(t): t for t in details or []}
         for kind, ident in remove:
             b.change("delete", f"target {ident}", "type", kind, None)
+            target = by_key.get((kind, ident))
+            if target is not None and target.endpoint:
+                b.change("delete", f"target {ident}", "endpoint",
+                         f"{target.endpoint}:{target.port}" if target.port else target.endpoint,
+                         None)
         b.call("rds", "DeregisterDBProxyTargets",
                {"DBProxyName": b.name, "TargetGroupName": "default", **_target_params(remove)},
                f"deregister {', '.join(f'{k} {i}' for k, i in remove)} from {b.name}")
@@ -215,13 +227,21 @@ def _tag_calls(b: _Builder, arn: str, label: str, wanted: dict[str, str],
 
 
 def _plan_endpoints(aws: Any, b: _Builder, spec: ProxySpec, current: list[ProxyEndpoint],
-                    proxy_subnets: list[str]) -> None:
+                    proxy_subnets: list[str], prune: bool = True) -> None:
     if spec.endpoints is None:
         return
     have = {e.name: e for e in current if not e.is_default}
     wanted = {e.name: e for e in spec.endpoints}
     for name in sorted(set(have) - set(wanted)):
-        b.change("delete", f"endpoint {name}")
+        if not prune:
+            b.plan.warnings.append(f"endpoint {name} of {b.name} is not in the spec: kept "
+                                   "(--prune deletes it)")
+            continue
+        gone = have[name]
+        for field_, old in (("endpoint", gone.endpoint), ("target_role", gone.target_role),
+                            ("vpc_subnet_ids", gone.subnet_ids),
+                            ("vpc_security_group_ids", gone.security_group_ids)):
+            b.change("delete", f"endpoint {name}", field_, old, None)
         b.call("rds", "DeleteDBProxyEndpoint", {"DBProxyEndpointName": name},
                f"delete endpoint {name} of {b.name}")
     for ep in spec.endpoints:
@@ -307,7 +327,8 @@ def _plan_new_proxy(b: _Builder, spec: ProxySpec) -> None:
            f"create {spec.engine_family} proxy {spec.name}")
 
 
-def _plan_proxy_changes(b: _Builder, spec: ProxySpec, proxy: Proxy, new_name: str | None) -> None:
+def _plan_proxy_changes(b: _Builder, spec: ProxySpec, proxy: Proxy, new_name: str | None,
+                        prune: bool = True) -> None:
     res = f"proxy {proxy.name}"
     if spec.engine_family != proxy.engine_family:
         raise UsageError(f"proxy {proxy.name} is {proxy.engine_family}; the engine family cannot "
@@ -340,12 +361,22 @@ def _plan_proxy_changes(b: _Builder, spec: ProxySpec, proxy: Proxy, new_name: st
     if spec.auth is not None:
         current = {a.secret_arn: _auth_api(a) for a in proxy.auth if a.secret_arn}
         desired = [a.to_api(base=current.get(a.secret_arn)) for a in spec.auth]
+        if not prune:
+            named = {d["SecretArn"] for d in desired}
+            for arn, entry in current.items():
+                if arn not in named:
+                    desired.append(entry)
+                    b.plan.warnings.append(f"auth entry {secret_label(arn)} of {proxy.name} is "
+                                           "not in the spec: kept (--prune removes it)")
         wanted = {d["SecretArn"]: d for d in desired}
         if wanted != current:
             params["Auth"] = desired
-            for arn in current.keys() - wanted.keys():
-                b.change("delete", f"auth {secret_label(arn)}", "iam_auth",
-                         current[arn].get("IAMAuth"), None)
+            for arn in sorted(current.keys() - wanted.keys()):
+                for key, attr in (("IAMAuth", "iam_auth"),
+                                  ("ClientPasswordAuthType", "client_password_auth_type")):
+                    if current[arn].get(key) is not None:
+                        b.change("delete", f"auth {secret_label(arn)}", attr,
+                                 current[arn].get(key), None)
             for arn, entry in wanted.items():
                 old = current.get(arn)
                 if old is None:
@@ -364,10 +395,12 @@ def _plan_proxy_changes(b: _Builder, spec: ProxySpec, proxy: Proxy, new_name: st
 
 
 def diff(aws: Any, spec: ProxySpec, current: ProxyDetails | None, *, action: str,
-         new_name: str | None = None) -> Plan:
+         new_name: str | None = None, prune: bool = True) -> Plan:
     """The plan that takes ``current`` (``None``: no proxy yet) to ``spec``.
 
-    Parts of ``spec`` that are ``None`` are left as they are.  Calls that need the
+    Parts of ``spec`` that are ``None`` are left as they are.  Without ``prune``,
+    endpoints, targets and auth entries that ``spec`` does not name are kept (with a
+    warning) rather than removed.  Calls that need the
     proxy available (anything after CreateDBProxy or ModifyDBProxy) come after a wait.
     """
     plan = Plan(action=action, proxy=spec.name if current is None else current.proxy.name)
@@ -380,7 +413,7 @@ def diff(aws: Any, spec: ProxySpec, current: ProxyDetails | None, *, action: str
         _plan_endpoints(aws, b, spec, [], spec.vpc_subnet_ids)
     else:
         proxy = current.proxy
-        _plan_proxy_changes(b, spec, proxy, new_name)
+        _plan_proxy_changes(b, spec, proxy, new_name, prune)
         if spec.tags is not None:
             _tag_calls(b, proxy.arn, f"proxy {proxy.name}", spec.tags, current.tags)
         pool_now = {
@@ -388,8 +421,8 @@ def diff(aws: Any, spec: ProxySpec, current: ProxyDetails | None, *, action: str
             for attr in PoolSpec.API_NAMES
         }
         _plan_pool(b, spec, pool_now, creating=False)
-        _plan_targets(b, spec, target_keys(current.targets))
-        _plan_endpoints(aws, b, spec, current.endpoints, proxy.subnet_ids)
+        _plan_targets(b, spec, target_keys(current.targets), prune, current.targets)
+        _plan_endpoints(aws, b, spec, current.endpoints, proxy.subnet_ids, prune)
     # AWS refuses most changes while the proxy is creating or modifying: wait in between.
     calls = plan.calls
     for i, call in enumerate(calls[:-1]):
@@ -523,11 +556,14 @@ def create_plan(aws: Any, spec: ProxySpec, *, create_role: RoleRequest | None = 
 
 
 # -- apply -------------------------------------------------------------------------------------
-def apply_plan(aws: Any, spec: ProxySpec) -> Plan:
-    """Plan ``apply``: create what is missing, change what differs, from a checked spec."""
+def apply_plan(aws: Any, spec: ProxySpec, *, prune: bool = False) -> Plan:
+    """Plan ``apply``: create what is missing, change what differs, from a checked spec.
+
+    What the spec does not name (endpoints, targets, auth entries) is removed only
+    with ``prune``, as ``kubectl apply --prune``."""
     current = read_state(aws, spec.name)
     found = preflight(aws, spec, current)
-    plan = diff(aws, spec, current, action="apply")
+    plan = diff(aws, spec, current, action="apply", prune=prune)
     plan.warnings[:0] = spec.warnings() + found.warnings
     return plan
 
@@ -885,8 +921,15 @@ def connect_policy(aws: Any, name: str, db_users: list[str]) -> dict[str, Any]:
 
 def attach_policy_plan(aws: Any, name: str, document: dict[str, Any], *,
                        role: str | None = None, user: str | None = None,
-                       policy_name: str | None = None) -> Plan:
-    """Plan attaching ``document`` as an inline policy of an IAM role or user."""
+                       policy_name: str | None = None,
+                       replace: bool = False) -> tuple[Plan, dict[str, Any]]:
+    """Plan attaching ``document`` as an inline policy of an IAM role or user.
+
+    An inline policy of that name is read first: ``document``'s statements are added to
+    it (the others stay; nothing to do when they are all there), or with ``replace`` it
+    is replaced, a change that needs consent when statements go.  Returns the plan and
+    the document the principal will have.
+    """
     from rdsproxyctl.core.awserrors import aws_errors
 
     if bool(role) == bool(user):
@@ -904,10 +947,24 @@ def attach_policy_plan(aws: Any, name: str, document: dict[str, Any], *,
     except NotFound:
         raise UsageError(f"IAM {kind} {principal} does not exist") from None
     op, key = ("PutRolePolicy", "RoleName") if role else ("PutUserPolicy", "UserName")
-    plan.changes.append(Change("update", f"{kind} {principal}", f"inline policy {policy_name}",
-                               None, "rds-db:connect"))
+    old = iamdocs.inline_policy(aws, kind, principal, policy_name)
+    new = document if old is None or replace else iamdocs.merge_policy(old, document)
+    res, field_ = f"{kind} {principal}", f"inline policy {policy_name}"
+    if old == new:
+        plan.warnings.append(f"{kind} {principal} already has this statement in inline policy "
+                             f"{policy_name}: nothing to do")
+        return plan, new
+    if old is None:
+        plan.changes.append(Change("create", res, field_, None, new))
+    else:
+        lost = [st for st in iamdocs.statements(old) if st not in iamdocs.statements(new)]
+        plan.changes.append(Change(
+            "update", res, field_, old, new,
+            consent=f"replaces inline policy {policy_name} of {kind} {principal} "
+                    f"({len(lost)} of its statement(s) removed)" if lost else None))
     plan.calls.append(PlannedCall("iam", op, {
         key: principal, "PolicyName": policy_name,
-        "PolicyDocument": iamdocs.policy_json(document)},
-        f"attach inline policy {policy_name} (rds-db:connect to {name}) to {kind} {principal}"))
-    return plan
+        "PolicyDocument": iamdocs.policy_json(new)},
+        f"{'attach' if old is None else 'update'} inline policy {policy_name} "
+        f"(rds-db:connect to {name}) {'to' if old is None else 'of'} {kind} {principal}"))
+    return plan, new

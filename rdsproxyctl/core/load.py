@@ -68,15 +68,20 @@ def summarize(samples: dict[str, list[float]]) -> dict[str, Percentiles]:
     return out
 
 
+#: Bounds of load mode: connections in all, and seconds each one is held.
+MAX_COUNT = 1_000_000
+MAX_HOLD = 3600.0
+
+
 def validate(count: int, concurrency: int, hold: float) -> None:
-    if count < 1:
-        raise UsageError(f"--count must be at least 1, got {count}")
+    if not 1 <= count <= MAX_COUNT:
+        raise UsageError(f"--count must be 1-{MAX_COUNT}, got {count}")
     if not 1 <= concurrency <= 1000:
         raise UsageError(f"--concurrency must be 1-1000, got {concurrency}")
     if concurrency > count:
         raise UsageError(f"--concurrency {concurrency} is more than --count {count}")
-    if hold < 0:
-        raise UsageError("--hold must not be negative")
+    if not 0 <= hold <= MAX_HOLD:  # also refuses nan
+        raise UsageError(f"--hold must be 0-{MAX_HOLD:g} seconds, got {hold:g}")
 
 
 async def _one(prepared: Prepared, hold: float, samples: dict[str, list[float]],

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from rdsproxyctl.core.redact import redact
-from rdsproxyctl.errors import RdsProxyCtlError
+from rdsproxyctl.errors import Interrupted, RdsProxyCtlError
 
 ChangeAction = Literal["create", "update", "delete"]
 WaitFor = Literal["available", "deleted", "endpoint-available", "endpoint-deleted", "none"]
@@ -79,6 +79,8 @@ class Change:
     field: str | None = None
     old: Any = None
     new: Any = None
+    #: Why this change needs consent, when the builder knows better than :func:`consent_reason`.
+    consent: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -88,6 +90,44 @@ class Change:
             "old": redact(self.old, self.field),
             "new": redact(self.new, self.field),
         }
+
+
+#: ClientPasswordAuthType moves that weaken password authentication (old -> new).
+_WEAKER_PASSWORD = {("POSTGRES_SCRAM_SHA_256", "POSTGRES_MD5"),
+                    ("MYSQL_CACHING_SHA2_PASSWORD", "MYSQL_NATIVE_PASSWORD")}
+
+
+def consent_reason(change: Change) -> str | None:
+    """Why ``change`` needs the user's consent, or ``None``: THE rule of what is destructive.
+
+    A change needs consent when it removes something (a proxy, an endpoint, a target, an
+    auth entry, a policy's statements), or weakens TLS or authentication: RequireTLS
+    turned off, IAMAuth changed in a way that drops a way clients authenticate today
+    (REQUIRED -> DISABLED/ENABLED weakens it, DISABLED -> REQUIRED locks password
+    clients out), a weaker ClientPasswordAuthType.  Tags are fields of a resource, not
+    resources: removing one is an ordinary change.
+    """
+    if change.consent:
+        return change.consent
+    res, f, old, new = change.resource, change.field, change.old, change.new
+    if change.action == "delete":
+        if res.startswith("tags of "):
+            return None
+        if res.startswith("target "):
+            return f"deregisters {res}"
+        return f"removes {res}"
+    if change.action != "update":
+        return None
+    if f == "require_tls" and old is True and new is False:
+        return f"turns RequireTLS off on {res} (clients may connect without TLS)"
+    if f == "iam_auth" and old != new and (old, new) != ("DISABLED", "ENABLED"):
+        if new == "REQUIRED":
+            return (f"sets IAMAuth {old} -> REQUIRED on {res} (password clients are refused "
+                    "from then on)")
+        return f"weakens IAM authentication on {res} ({old} -> {new})"
+    if f == "client_password_auth_type" and (old, new) in _WEAKER_PASSWORD:
+        return f"weakens password authentication on {res} ({old} -> {new})"
+    return None
 
 
 @dataclass
@@ -111,6 +151,13 @@ class Plan:
         return not self.calls
 
     @property
+    def consent(self) -> list[str]:
+        """Why this plan needs the user's consent (empty: it does not); see :func:`consent_reason`."""
+        if self.no_changes:
+            return []
+        return list(dict.fromkeys(r for r in map(consent_reason, self.changes) if r))
+
+    @property
     def final_name(self) -> str:
         """The proxy's name once the plan ran (after a rename)."""
         name = self.proxy
@@ -127,6 +174,7 @@ class Plan:
             "changes": [c.to_json() for c in self.changes],
             "calls": [c.to_json() for c in self.calls],
             "warnings": list(self.warnings),
+            "consent": self.consent,
         }
 
 
@@ -214,9 +262,60 @@ def execute(aws: Any, plan: Plan, *, wait: bool = True, options: Any = None,
             note = f"{len(done)} of {total} calls had run ({ran}); not run: {left}"
             err.hint = f"{note}. {err.hint}" if err.hint else note
         raise
+    except KeyboardInterrupt:
+        raise interrupted(plan, done, waiting=False) from None
     outcome = Outcome(plan, dry_run=False, applied=True)
     if not wait or plan.wait_for == "none":
         return outcome
+    try:
+        _final_wait(aws, plan, outcome, options, progress)
+    except KeyboardInterrupt:
+        raise interrupted(plan, done, waiting=True) from None
+    return outcome
+
+
+def interrupted(plan: Plan, done: list[PlannedCall], *, waiting: bool) -> Interrupted:
+    """Ctrl-C during a plan: what was already changed, and how to carry on."""
+    total = len(plan.calls)
+    name = plan.final_name
+    if not done:
+        return Interrupted(f"interrupted: nothing was changed ({plan.action} {plan.proxy})",
+                           hint="run the command again")
+    made = "; ".join(c.description for c in done)
+    message = f"interrupted after {len(done)} of {total} call(s): {made}"
+    left = plan.calls[len(done):]
+    if left:
+        message += "; not made: " + "; ".join(c.description for c in left)
+    if plan.wait_for == "deleted":
+        going = f"{name} is being deleted"
+        follow = f"`rdsproxyctl show {name}` says when it is gone"
+    elif plan.wait_for in ("endpoint-available", "endpoint-deleted"):
+        going = f"endpoint {plan.endpoint} is still " + (
+            "being created" if plan.wait_for == "endpoint-available" else "being deleted")
+        follow = f"`rdsproxyctl endpoints {name}` shows its status"
+    else:
+        created = any(c.operation == "CreateDBProxy" for c in done)
+        registered = any(c.operation == "RegisterDBProxyTargets" for c in done)
+        going = f"{name} was created and may still be creating" if created else \
+            f"{name} may still be modifying"
+        if registered:
+            going += "; its target is still registering"
+        follow = (f"`rdsproxyctl targets {name}` shows the targets' health" if registered
+                  else f"`rdsproxyctl show {name}` shows its status")
+    if waiting or not left:
+        what = "AWS goes on with what was started"
+    elif plan.action == "create":
+        what = ("the rest is not made: `rdsproxyctl apply` with a spec (or `targets add`, "
+                "`pool`) makes it")
+    else:
+        what = "run the command again to make the rest (it plans only what still differs)"
+    return Interrupted(message, hint=f"{going}; {what}; {follow}")
+
+
+def _final_wait(aws: Any, plan: Plan, outcome: Outcome, options: Any,
+                progress: Progress) -> None:
+    from rdsproxyctl.core import waiter
+
     if plan.wait_for == "deleted":
         waiter.wait_for_proxy_deleted(aws, plan.proxy, options=options, progress=progress)
     elif plan.wait_for == "endpoint-available":
@@ -230,4 +329,3 @@ def execute(aws: Any, plan: Plan, *, wait: bool = True, options: Any = None,
         outcome.after = result.proxy
         if plan.wait_targets:
             outcome.targets = result.targets
-    return outcome

@@ -16,6 +16,7 @@ from rdsproxyctl.core.models import (
     TargetGroup,
     default_endpoint,
 )
+from rdsproxyctl.core.validate import check_name
 from rdsproxyctl.errors import AwsApiError
 
 #: Bounded pool for per-proxy look-ups (``list``) and the parallel parts of ``show``.
@@ -42,12 +43,14 @@ def list_proxies(aws: Aws) -> list[Proxy]:
 
 def get_proxy(aws: Aws, name: str) -> Proxy:
     """One proxy; :class:`~rdsproxyctl.errors.NotFound` names proxy and region."""
+    check_name(name)  # a bad name is a usage error (exit 2), before any call
     with aws_errors(aws, proxy=name):
         rows = aws.client("rds").describe_db_proxies(DBProxyName=name)["DBProxies"]
     return Proxy.from_api(rows[0])
 
 
 def get_targets(aws: Aws, name: str) -> list[Target]:
+    check_name(name)  # a bad name is a usage error (exit 2), before any call
     with aws_errors(aws, proxy=name):
         rows = _paginate(aws.client("rds"), "describe_db_proxy_targets", "Targets",
                          DBProxyName=name)
@@ -56,6 +59,7 @@ def get_targets(aws: Aws, name: str) -> list[Target]:
 
 def get_target_group(aws: Aws, name: str) -> TargetGroup | None:
     """The proxy's target group (there is always exactly one, ``default``)."""
+    check_name(name)  # a bad name is a usage error (exit 2), before any call
     with aws_errors(aws, proxy=name):
         rows = _paginate(aws.client("rds"), "describe_db_proxy_target_groups", "TargetGroups",
                          DBProxyName=name)
@@ -65,6 +69,7 @@ def get_target_group(aws: Aws, name: str) -> TargetGroup | None:
 
 def get_endpoints(aws: Aws, name: str) -> list[ProxyEndpoint]:
     """The proxy's endpoints, the default one included (``is_default``)."""
+    check_name(name)  # a bad name is a usage error (exit 2), before any call
     with aws_errors(aws, proxy=name):
         rows = _paginate(aws.client("rds"), "describe_db_proxy_endpoints", "DBProxyEndpoints",
                          DBProxyName=name)

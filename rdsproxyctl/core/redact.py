@@ -35,6 +35,18 @@ _QS_SECRET = re.compile(r"(?i)(X-Amz-(?:Signature|Security-Token)=)[^&\s'\"]+")
 # libpq conninfo / URI passwords: password=... or postgresql://user:pass@host
 _CONNINFO_PASSWORD = re.compile(r"(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)")
 _URI_PASSWORD = re.compile(r"(?i)(postgres(?:ql)?://[^:/@\s]+:)([^@\s]+)(@)")
+# SQL: CREATE/ALTER ROLE ... [ENCRYPTED] PASSWORD 'secret' (a proxy's debug log shows the
+# statements clients send), with '' and E'...\'...' escapes.
+_SQL_PASSWORD = re.compile(r"(?i)(\bPASSWORD\s+)((?:E|U&)?'(?:[^'\\]|''|\\.)*'?|\$\$.*?\$\$)")
+# JSON or Python reprs: "password": "secret", 'SecretAccessKey': '...', "token":"..."
+_QUOTED_PAIR = re.compile(
+    r"""(["'])([A-Za-z0-9_.-]{1,64})\1(\s*:\s*)(["'])((?:(?!\4)[^\\]|\\.)*)\4""")
+# environment assignments: AWS_SECRET_ACCESS_KEY=..., export AWS_SESSION_TOKEN="..."
+_ENV_SECRET = re.compile(
+    r"(?i)\b((?:AWS_)?(?:SECRET_ACCESS_KEY|SESSION_TOKEN|SECURITY_TOKEN)\s*[=:]\s*)"
+    r"('[^']*'|\"[^\"]*\"|[^\s'\",;&]+)")
+#: Cheap test before the regexes: a line without any of these has nothing to redact.
+_MARKERS = ("password", "secret", "token", "x-amz-", "://", "authorization")
 
 
 def _norm(key: str) -> str:
@@ -49,9 +61,23 @@ def is_secret_key(key: str) -> bool:
     return k in _SECRET_KEYS_NORM or k.endswith("password")
 
 
+def _quoted_pair(m: re.Match[str]) -> str:
+    if not is_secret_key(m.group(2)) or not m.group(5):
+        return m.group(0)
+    return f"{m.group(1)}{m.group(2)}{m.group(1)}{m.group(3)}{m.group(4)}{REDACTED}{m.group(4)}"
+
+
 def redact_text(text: str) -> str:
-    """Redact SigV4 signatures, session tokens and passwords inside free text."""
+    """Redact SigV4 signatures, session tokens and passwords inside free text: query
+    strings, libpq conninfo and URIs, SQL ``PASSWORD '...'``, JSON/repr ``"password":
+    "..."`` pairs and ``AWS_SECRET_ACCESS_KEY=...`` assignments."""
+    lowered = text.lower()
+    if not any(marker in lowered for marker in _MARKERS):
+        return text
     text = _QS_SECRET.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _QUOTED_PAIR.sub(_quoted_pair, text)
+    text = _ENV_SECRET.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _SQL_PASSWORD.sub(lambda m: m.group(1) + f"'{REDACTED}'", text)
     text = _CONNINFO_PASSWORD.sub(lambda m: m.group(1) + REDACTED, text)
     return _URI_PASSWORD.sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
 

@@ -286,6 +286,8 @@ def parse_spec(text: str, source: str = "spec") -> ProxySpec:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{source}: not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses on nested arrays and inline tables
+        raise UsageError(f"{source}: not valid TOML: nested too deeply") from None
     top = _Reader(source, "(top level)", doc, _TOP_KEYS)
     if "proxy" not in doc:
         top.fail("the spec needs a [proxy] table")
@@ -358,12 +360,41 @@ def parse_spec(text: str, source: str = "spec") -> ProxySpec:
     return spec
 
 
+#: A spec is a page of TOML; anything bigger is not one (``/dev/zero``, a log file).
+MAX_SPEC_BYTES = 1 << 20
+
+
 def load_spec(path: str | Path) -> ProxySpec:
+    """Read and parse a spec: a regular file of at most :data:`MAX_SPEC_BYTES`."""
+    import os
+    import stat
+
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         raise UsageError(f"spec file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise UsageError(f"cannot read spec file {path}: {exc.strerror or exc}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UsageError(f"spec file {path} is not a regular file",
+                             hint="pass a TOML file (see docs/apply.md)")
+        data = b""
+        while len(data) <= MAX_SPEC_BYTES:
+            chunk = os.read(fd, MAX_SPEC_BYTES + 1 - len(data))
+            if not chunk:
+                break
+            data += chunk
+    except OSError as exc:
+        raise UsageError(f"cannot read spec file {path}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_SPEC_BYTES:
+        raise UsageError(f"spec file {path} is larger than {MAX_SPEC_BYTES // 1024} KiB: "
+                         "not a proxy spec")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise UsageError(f"cannot read spec file {path}: {exc}") from None
     return parse_spec(text, str(path))

@@ -151,6 +151,11 @@ def resolve(aws: Any, proxy_name: str, endpoint_name: str | None = None) -> Prox
     from rdsproxyctl.core.aws import aws_errors
     from rdsproxyctl.core.proxies import get_proxy
 
+    from rdsproxyctl.core.validate import check_name
+
+    check_name(proxy_name)
+    if endpoint_name and endpoint_name != "default":
+        check_name(endpoint_name, "endpoint name")
     proxy = get_proxy(aws, proxy_name)
     port = proxy.port
     if port is None:

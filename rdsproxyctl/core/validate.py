@@ -53,7 +53,7 @@ _ENGINE_PREFIXES = (
     ("sqlserver", "SQLSERVER"),
 )
 
-_NAME_RE = re.compile(r"^[A-Za-z](?:-?[A-Za-z0-9]+)*$")
+_NAME_RE = re.compile(r"[A-Za-z](?:-?[A-Za-z0-9]+)*")  # fullmatch: "$" lets "\n" through
 _SECRET_ARN_RE = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$")
 _ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 _TAG_KEY_MAX, _TAG_VALUE_MAX = 128, 256
@@ -62,7 +62,7 @@ _TAG_KEY_MAX, _TAG_VALUE_MAX = 128, 256
 # -- value checks: no AWS call -----------------------------------------------------------
 def check_name(name: str, what: str = "proxy name") -> str:
     """1-63 ASCII letters, digits and hyphens; a letter first; no '--' nor trailing '-'."""
-    if not (1 <= len(name) <= 63 and _NAME_RE.match(name)):
+    if not (isinstance(name, str) and 1 <= len(name) <= 63 and _NAME_RE.fullmatch(name)):
         raise UsageError(
             f"{what} {name!r} is not valid: use 1-63 letters, digits and hyphens, starting "
             "with a letter, without two hyphens in a row or a hyphen at the end")

@@ -236,7 +236,7 @@ def _ensure_daemon(directory: Path, state: dict[str, Any], progress: Progress) -
         _stop_pid(pid, st.DAEMON_MODULE, str(directory))
     (directory / st.DAEMON_FILE).unlink(missing_ok=True)
     progress("starting the AWS API (moto) and the proxy emulator")
-    with open(directory / st.DAEMON_LOG, "ab") as log:
+    with st.open_private(directory / st.DAEMON_LOG, "ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", st.DAEMON_MODULE, str(directory)],
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True, close_fds=True, cwd=directory)
@@ -286,7 +286,8 @@ def down(directory: Path, progress: Progress = _quiet) -> DownResult:
     from rdsproxyctl.sandbox import postgres
 
     _check_dir(directory)
-    if not directory.exists():
+    if not directory.exists() or not st.is_sandbox(directory):
+        # not a sandbox (no state.json of ours): delete nothing, not even a lock file
         return DownResult(str(directory), [], False, [])
     stopped: list[str] = []
     with _locked(directory):

@@ -62,6 +62,24 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
         raise
 
 
+def open_private(path: Path, mode: str = "a", **kwargs: Any) -> Any:
+    """Open ``path`` for appending, readable by the owner only (0600, also when it existed):
+    logs may hold user names, addresses and SQL."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    except OSError:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, mode, **kwargs)
+
+
+def is_sandbox(directory: Path) -> bool:
+    """The directory's own marker says it is a sandbox: a state.json that ``up`` wrote."""
+    state = read_json(directory / STATE_FILE)
+    return bool(state) and isinstance(state.get("postgres"), dict) and "version" in state
+
+
 def read_json(path: Path) -> dict[str, Any] | None:
     try:
         with open(path) as f:

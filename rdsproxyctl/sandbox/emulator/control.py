@@ -12,6 +12,7 @@ changing them at the same time.
 
 from __future__ import annotations
 
+import datetime
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -219,7 +220,10 @@ class Control:
             if role.access_key_id == access_key_id:
                 role_name = role.role_arn.split("/")[-1]
                 arn = f"arn:aws:sts::{self.account_id}:assumed-role/{role_name}/{role.session_name}"
-                return SigningKey(role.secret_access_key, arn, role.session_token)
+                expires = role.expiration  # moto keeps naive UTC
+                if expires is not None and expires.tzinfo is None:
+                    expires = expires.replace(tzinfo=datetime.timezone.utc)
+                return SigningKey(role.secret_access_key, arn, role.session_token, expires)
         return None
 
     def decision(self, principal_arn: str, action: str, resource: str) -> str:

@@ -38,6 +38,8 @@ class SigningKey:
     secret_access_key: str
     principal_arn: str
     session_token: str | None = None
+    #: When temporary credentials (an assumed-role session) stop working (aware, UTC).
+    expires: _dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,8 @@ def parse(token: str) -> tuple[Claims, list[tuple[str, str]], str]:
     """Split a token into its claims, its signed parameters and its signature."""
     if not token:
         raise TokenRejected("empty")
+    if not token.isascii():  # a token is a URL: anything else is garbage, not a comparison
+        raise TokenRejected("malformed")
     if token.startswith(("https://", "http://")):
         token = token.split("://", 1)[1]
     netloc, sep, query = token.partition("/?")
@@ -147,6 +151,8 @@ def verify(token: str, *, user: str, host: str, port: int, region: str,
     key = lookup(claims.access_key_id)
     if key is None:
         raise TokenRejected("unknown_key")
+    if key.expires is not None and now >= key.expires:
+        raise TokenRejected("credentials_expired")
     if key.session_token is not None:
         if claims.security_token is None:
             raise TokenRejected("missing_session_token")

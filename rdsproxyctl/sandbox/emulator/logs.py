@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from rdsproxyctl.sandbox.emulator.messages import LOG, log_line
+from rdsproxyctl.sandbox.state import open_private  # 0600: log lines hold user names, SQL
 
 log = logging.getLogger("rdsproxyctl.sandbox")
 
@@ -31,7 +32,7 @@ class LogShipper:
     def __init__(self, control: Any, file: Path | None = None) -> None:
         self.control = control
         self._pending: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-        self._file: IO[str] | None = open(file, "a", buffering=1) if file else None  # noqa: SIM115
+        self._file: IO[str] | None = open_private(file, "a", buffering=1) if file else None
         self._wake = asyncio.Event()
 
     def emit(self, proxy_name: str, proxy_id: str, key: str, *, endpoint: str | None = "default",

@@ -164,6 +164,7 @@ IAM_REASONS: dict[str, str] = {
                     "in {expected}.",
     "wrong_service": "The IAM authentication token was signed for service {got}, not rds-db.",
     "unknown_key": "The security token included in the request is invalid.",
+    "credentials_expired": "The security token included in the request is expired.",
     "missing_session_token": "The X-Amz-Security-Token value is missing for temporary "
                              "credentials.",
     "empty_session_token": "The X-Amz-Security-Token value is empty.",

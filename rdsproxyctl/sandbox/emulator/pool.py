@@ -141,10 +141,14 @@ class BackendConnection:
             self.writer.write(pg.ssl_request())
             await self.writer.drain()
             answer = await self.reader.readexactly(1)
-            if answer == b"S":
-                await self.writer.start_tls(endpoint.ssl_context, server_hostname=endpoint.host)
-            elif answer != b"N":
+            if answer == b"N":  # never fall back to clear text: the password would follow
+                raise BackendError("connection_failed", f"{endpoint.host}:{endpoint.port} "
+                                   "declined TLS; the proxy requires TLS to its targets")
+            if answer != b"S":
                 raise pg.ProtocolViolation(f"unexpected answer {answer!r} to SSLRequest")
+            if getattr(self.reader, "_buffer", b""):  # CVE-2021-23222: no clear-text bytes
+                raise pg.ProtocolViolation("received unencrypted data after SSL response")
+            await self.writer.start_tls(endpoint.ssl_context, server_hostname=endpoint.host)
         self.writer.write(pg.startup_packet({"user": self.key.user,
                                              "database": self.key.database}))
         await self.writer.drain()

@@ -169,4 +169,6 @@ def md5_password(user: str, password: str, salt: bytes) -> str:
 
 
 def check_md5(user: str, password: str, salt: bytes, answer: str) -> bool:
-    return hmac.compare_digest(md5_password(user, password, salt), answer)
+    # bytes: compare_digest raises TypeError on non-ASCII str
+    return hmac.compare_digest(md5_password(user, password, salt).encode(),
+                               answer.encode("utf-8", "surrogateescape"))

@@ -18,6 +18,7 @@ import hmac
 import logging
 import os
 import random
+import re
 import socket
 import ssl
 import struct
@@ -320,6 +321,12 @@ class ClientSession:
             if startup.code == pg.SSL_REQUEST:
                 if self.tls:
                     raise _Refused("protocol_violation", "protocol", detail="SSLRequest over TLS")
+                if getattr(self.reader, "_buffer", b""):
+                    # bytes sent with the SSLRequest came in clear: never treat them as sent
+                    # over TLS (PostgreSQL's CVE-2021-23214 fix refuses them the same way)
+                    detail = "received unencrypted data after SSL request"
+                    self.log("protocol_violation", detail=detail)
+                    raise _Refused("protocol_violation", "protocol", detail=detail)
                 self.writer.write(b"S")
                 await self.writer.drain()
                 await self.writer.start_tls(self.em.server_ssl, ssl_handshake_timeout=10)
@@ -436,8 +443,13 @@ class ClientSession:
         salt = os.urandom(4)
         self.writer.write(pg.auth_request(pg.AUTH_MD5, salt))
         await self.writer.drain()
-        answer = (await self._password_message()).split(b"\x00", 1)[0].decode("utf-8", "replace")
+        raw = (await self._password_message()).split(b"\x00", 1)[0]
         tls = "on" if self.tls else "off"
+        if not re.fullmatch(rb"md5[0-9a-f]{32}", raw):  # malformed: refused, not compared
+            self.log("password_auth_failed", user=self.user, tls=tls,
+                     reason=PASSWORD_REASONS["protocol"])
+            raise _Refused("unsupported_auth", user=self.user)
+        answer = raw.decode("ascii")
         if not check_md5(self.user, credential.password, salt, answer):
             self.log("password_auth_failed", user=self.user, tls=tls,
                      reason=PASSWORD_REASONS["wrong_password"])
