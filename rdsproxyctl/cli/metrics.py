@@ -75,10 +75,8 @@ def metrics_view(report: MetricsReport, data: dict[str, Any], terminal: bool,
                Column("points", "POINTS")]
     if terminal:
         columns.append(Column("trend", "TREND"))
-    from rdsproxyctl.cli.logs import safe
-
     scope = {"proxy": "the whole proxy", "endpoint": f"endpoint {report.endpoint}",
-             "target": f"target {safe(report.target)}"}[report.scope]
+             "target": f"target {report.target}"}[report.scope]
     about = [("proxy", report.proxy), ("window", f"{report.since} .. {report.until}"),
              ("period", f"{report.period} s"), ("of", scope),
              ("api calls", report.api_calls)]

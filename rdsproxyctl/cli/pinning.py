@@ -36,10 +36,9 @@ def pinning_view(report: PinningReport) -> View:
         ("peak pinned connections (metrics)", data["pinned_connections_peak"]),
         ("result", data["status"]),
     ]
-    from rdsproxyctl.cli.logs import safe  # digests and reasons come from log lines
-
-    groups = [{**g, "what": safe(g["digest"] or g["reason"]),
-               "fix_line": safe(g["fix"] if not g["command"] else f"{g['fix']}: {g['command']}")}
+    # digests and reasons come from log lines: the renderer escapes every cell
+    groups = [{**g, "what": g["digest"] or g["reason"],
+               "fix_line": g["fix"] if not g["command"] else f"{g['fix']}: {g['command']}"}
               for g in data["groups"]]
     sources = [{"cause": g["title"], "client": f["client"], "setting": f["setting"],
                 "source": f["source"]}
