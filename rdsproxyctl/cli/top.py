@@ -91,8 +91,8 @@ def top_cmd(
                                         show_default=False)],
     rt: Runtime,
     interval: Annotated[float, typer.Option(
-        "--interval", min=1.0, help="Seconds between refreshes (CloudWatch publishes every "
-        "minute).")] = 10.0,
+        "--interval", min=1.0, max=3600.0, help="Seconds between refreshes, 1-3600 "
+        "(CloudWatch publishes every minute).")] = 10.0,
     endpoint: Annotated[Optional[str], typer.Option(
         "--endpoint", help="Only this proxy endpoint's metrics (`default` is the proxy's own).",
         show_default=False)] = None,
