@@ -13,9 +13,13 @@ import pytest
 
 from rdsproxyctl.sandbox.emulator import iamtoken
 from rdsproxyctl.sandbox.emulator import protocol as pg
-from rdsproxyctl.sandbox.emulator.pool import BackendConnection, BackendError, Endpoint, PoolKey
+from rdsproxyctl.sandbox.emulator.metrics import Metrics
+from rdsproxyctl.sandbox.emulator.pgbackend import Endpoint
+from rdsproxyctl.sandbox.emulator.pgbackend import PgBackend as BackendConnection
+from rdsproxyctl.sandbox.emulator.pgsession import PgClientSession
+from rdsproxyctl.sandbox.emulator.pgsession import Refused as _Refused
+from rdsproxyctl.sandbox.emulator.pool import BackendError, PoolKey
 from rdsproxyctl.sandbox.emulator.scram import check_md5, md5_password
-from rdsproxyctl.sandbox.emulator.server import ClientSession, _Refused
 
 from .test_sandbox_protocol import AKID, NOW, PRINCIPAL, SECRET, _reason, _token, _verify
 
@@ -25,8 +29,11 @@ async def _startup_outcome(payload: bytes) -> tuple[object, bytes]:
     outcome: list[object] = []
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        em = SimpleNamespace(server_ssl=ssl.create_default_context(ssl.Purpose.CLIENT_AUTH))
-        session = ClientSession(em, "127.0.0.1", reader, writer)  # type: ignore[arg-type]
+        em = SimpleNamespace(server_ssl=ssl.create_default_context(ssl.Purpose.CLIENT_AUTH),
+                             metrics=Metrics(),
+                             shipper=SimpleNamespace(emit=lambda *a, **k: None))
+        proxy = SimpleNamespace(name="p", resource_id="prx-1", endpoint_name="default")
+        session = PgClientSession(em, "127.0.0.1", proxy, reader, writer)  # type: ignore[arg-type]
         try:
             outcome.append(await asyncio.wait_for(session._startup(), 5))
         except Exception as exc:  # noqa: BLE001 - the outcome under test

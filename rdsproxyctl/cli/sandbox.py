@@ -46,6 +46,7 @@ def register(app: typer.Typer) -> None:
     command(group, "status")(status_cmd)
     command(group, "env")(env_cmd)
     command(group, "demo")(demo_cmd)
+    command(group, "flush")(flush_cmd)
     app.add_typer(group, name="sandbox")
 
 
@@ -176,6 +177,32 @@ def env_cmd(rt: Runtime, dir: DirOption = None) -> None:
         return
     for line in sandbox.shell():
         rt.renderer.write_line(line)
+
+
+def flush_cmd(rt: Runtime, dir: DirOption = None) -> None:
+    """Publish the proxies' CloudWatch metrics and ship their log lines now.
+
+    The emulator publishes RDS Proxy's metrics (namespace AWS/RDS) into the sandbox's
+    CloudWatch once a minute; this does it at once and waits until it is done, so
+    `aws cloudwatch get-metric-statistics` sees what just happened.
+
+    Examples:
+
+      rdsproxyctl sandbox flush
+
+      rdsproxyctl sandbox flush && aws cloudwatch get-metric-statistics --namespace AWS/RDS \\
+        --metric-name DatabaseConnections --dimensions Name=ProxyName,Value=sandbox-demo \\
+        --statistics Maximum --period 60 --start-time $(date -u -d -5min +%FT%TZ) \\
+        --end-time $(date -u -d +1min +%FT%TZ)
+    """
+    from rdsproxyctl.core.models import to_jsonable
+    from rdsproxyctl.sandbox import manager
+
+    result = manager.flush(_dir(dir))
+    data = to_jsonable(result)
+    rt.renderer.emit(View(data, [Fields([("directory", data["directory"]),
+                                         ("metrics published", data["metrics_published"]),
+                                         ("seconds", data["seconds"])], title="Sandbox flush")]))
 
 
 LOG_COLUMNS = [Column("line", "LOG LINE")]

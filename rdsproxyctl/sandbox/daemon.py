@@ -130,9 +130,12 @@ async def _serve(directory: Path, state: dict[str, Any], seeded: Any, url: str,
     tasks = [loop.create_task(shipper.run()), loop.create_task(health.run()),
              loop.create_task(_write_snapshots(directory, emulator)),
              loop.create_task(_follow_postgres(directory, seeded, info))]
+    flush_now = asyncio.Event()
+    tasks.append(loop.create_task(_publish_metrics(directory, emulator, shipper, flush_now)))
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, flush_now.set)  # `rdsproxyctl sandbox flush`
     st.write_json(directory / st.DAEMON_FILE, info)
     log.info("ready")
     await stop.wait()
@@ -161,6 +164,27 @@ async def _follow_postgres(directory: Path, seeded: Any, info: dict[str, Any]) -
             info["db_port"] = pg["port"]
             st.write_json(directory / st.DAEMON_FILE, info)
             log.info("PostgreSQL moved to %s:%s", pg["host"], pg["port"])
+
+
+async def _publish_metrics(directory: Path, emulator: Any, shipper: Any,
+                           now: asyncio.Event) -> None:
+    """RDS Proxy's CloudWatch metrics once a minute, and at once on SIGUSR1 (``sandbox
+    flush``, which then waits for ``metrics_published`` in ``emulator.json`` to grow);
+    the log lines are flushed too."""
+    from rdsproxyctl.sandbox.emulator.metrics import PUBLISH_INTERVAL
+
+    while True:
+        try:
+            await asyncio.wait_for(now.wait(), PUBLISH_INTERVAL)
+        except asyncio.TimeoutError:
+            pass
+        now.clear()
+        try:
+            shipper.flush()
+            emulator.publish_metrics()
+            st.write_json(directory / st.EMULATOR_STATE, {**emulator.snapshot(), "at": time.time()})
+        except Exception:  # noqa: BLE001 - metrics must not stop the daemon
+            log.exception("could not publish metrics")
 
 
 async def _write_snapshots(directory: Path, emulator: Any, interval: float = 0.25) -> None:

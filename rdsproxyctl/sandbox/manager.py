@@ -44,6 +44,37 @@ def _quiet(_: str) -> None:
 
 
 @dataclass(frozen=True)
+class FlushResult:
+    """What ``sandbox flush`` did."""
+
+    directory: str
+    metrics_published: int  # publications since the daemon started, this one included
+    seconds: float
+
+
+def flush(directory: Path, timeout: float = 10.0) -> FlushResult:
+    """Make the daemon publish its metrics and ship its log lines now (SIGUSR1), and wait
+    until it has (``metrics_published`` in ``emulator.json`` grows)."""
+    from rdsproxyctl.errors import CheckFailed, NotFound
+
+    pid = daemon_pid(directory)
+    if pid is None:
+        raise NotFound(f"no running sandbox in {directory}",
+                       hint="`rdsproxyctl sandbox up` starts it")
+    path = directory / st.EMULATOR_STATE
+    before = int((st.read_json(path) or {}).get("metrics_published", 0))
+    started = time.monotonic()
+    os.kill(pid, signal.SIGUSR1)
+    while time.monotonic() - started < timeout:
+        time.sleep(0.05)
+        now = int((st.read_json(path) or {}).get("metrics_published", 0))
+        if now > before:
+            return FlushResult(str(directory), now, round(time.monotonic() - started, 3))
+    raise CheckFailed(f"the sandbox daemon did not publish within {timeout:.0f} s",
+                      hint=f"see {directory / 'daemon.log'}")
+
+
+@dataclass(frozen=True)
 class Part:
     """One running part of the sandbox."""
 

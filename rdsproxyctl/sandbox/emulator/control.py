@@ -274,6 +274,23 @@ class Control:
         report.fingerprint = tuple(prints)
         return report
 
+    # -- metrics -------------------------------------------------------------------------
+    @property
+    def cloudwatch(self) -> Any:
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        return cloudwatch_backends[self.account_id][self.region]
+
+    def put_metric_data(self, namespace: str, data: list[dict[str, Any]]) -> None:
+        """PutMetricData, in process (what ``aws cloudwatch put-metric-data`` would do).
+        moto keeps timestamps as naive UTC datetimes."""
+        import datetime as _dt
+
+        data = [{**d, "Timestamp": d["Timestamp"].astimezone(_dt.timezone.utc)
+                 .replace(tzinfo=None)} if isinstance(d.get("Timestamp"), _dt.datetime) else d
+                for d in data]
+        self.cloudwatch.put_metric_data(namespace, data)
+
     # -- logs ----------------------------------------------------------------------------
     def put_log_events(self, group: str, stream: str, events: list[dict[str, Any]]) -> None:
         logs = self.logs

@@ -28,7 +28,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from rdsproxyctl.sandbox.emulator.control import Control, ProxyView, TargetView
-from rdsproxyctl.sandbox.emulator.pool import BackendConnection, BackendError, Endpoint, PoolKey
+from rdsproxyctl.sandbox.emulator.pgbackend import Endpoint
+from rdsproxyctl.sandbox.emulator.pgbackend import PgBackend as BackendConnection
+from rdsproxyctl.sandbox.emulator.pool import BackendError, PoolKey
 
 log = logging.getLogger("rdsproxyctl.sandbox")
 

@@ -62,6 +62,13 @@ CLIENT: dict[str, ClientMessage] = {
     "borrow_timeout": ClientMessage(
         "08006", "Timed-out waiting to acquire database connection."),
     "database_error": ClientMessage("08006", "Request returned an error: {error}."),
+    # Startup refusals, verbatim from the troubleshooting page (URL above).
+    "replication": ClientMessage(
+        "0A000", "Feature not supported: RDS Proxy currently doesn't support streaming "
+        "replication mode."),
+    "old_protocol": ClientMessage(
+        "0A000", "Feature not supported: RDS Proxy supports only version 3.0 of the PostgreSQL "
+        "messaging protocol."),
     # Not an RDS Proxy text: the answer to a malformed or oversized packet (SQLSTATE
     # protocol_violation, as PostgreSQL answers).
     "protocol_violation": ClientMessage("08P01", "protocol violation: {detail}"),
@@ -144,6 +151,13 @@ LOG: dict[str, LogMessage] = {
     "borrow_timeout": LogMessage(
         "WARN", "Timed-out waiting to acquire database connection after {seconds} seconds "
         "(ConnectionBorrowTimeout). The pool has {open} of {cap} connections open."),
+    # pinning (WARN).  Wording as users quote RDS Proxy's lines (postgrex issue 514,
+    # https://github.com/elixir-ecto/postgrex/issues/514; prisma-engines issue 1692,
+    # https://github.com/prisma/prisma-engines/issues/1692); reasons in PIN_REASONS.
+    "pinned": LogMessage(
+        "WARN", "The client session was pinned to the database connection [dbConnection={db}] "
+        "for the remainder of the session. The proxy can't reuse this connection until the "
+        "session ends. Reason: {reason}", True),
     # DebugLogging
     "debug_query": LogMessage("DEBUG", "The client sent the SQL statement: {sql}"),
     "debug_parse": LogMessage("DEBUG", "The client prepared the SQL statement: {sql}"),
@@ -173,6 +187,29 @@ IAM_REASONS: dict[str, str] = {
                  "provided.",
     "not_authorized": "User: {principal} is not authorized to perform: rds-db:connect on "
                       "resource: {resource}",
+}
+
+#: ``{reason}`` of ``pinned``: why a session was pinned, keyed by the pinning condition
+#: (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy-pinning.html, "Conditions
+#: that cause pinning for RDS for PostgreSQL").  ``settings`` is the documented reason text
+#: (prisma-engines 1692, and https://xiaoz.work/2024/02/01/AvoidPinningInAWSRDSProxyForPostgres.html
+#: quoting "Digest: \"set extra_float_digits = $1\""); the others are ours, in the same
+#: style, each with the statement's digest (literals replaced by $1, $2 ...).
+PIN_REASONS: dict[str, str] = {
+    "settings": "SQL changed session settings that the proxy doesn't track. Consider moving "
+                "session configuration to the proxy's initialization query. Digest: \"{digest}\".",
+    "prepare": "A SQL PREPARE, EXECUTE or DEALLOCATE statement was detected. Digest: "
+               "\"{digest}\".",
+    "temporary": "A temporary table, sequence or view was created. Digest: \"{digest}\".",
+    "cursor": "A cursor declared WITH HOLD was detected. Digest: \"{digest}\".",
+    "discard": "A DISCARD statement was detected. Digest: \"{digest}\".",
+    "listen": "A LISTEN statement was detected. Digest: \"{digest}\".",
+    "load": "A LOAD statement was detected. Digest: \"{digest}\".",
+    "sequence": "A sequence function (nextval, setval, currval, lastval) was called. Digest: "
+                "\"{digest}\".",
+    "advisory_lock": "A session-level advisory lock function was called. Digest: \"{digest}\".",
+    # the limits section of the RDS Proxy pages: text over 16 KB is not inspected
+    "too_large": "The connection ran a SQL query which exceeded the 16384 byte limit.",
 }
 
 #: ``{reason}`` of ``password_auth_failed``.

@@ -33,6 +33,15 @@ class ProtocolViolation(Exception):
     """The peer sent something the protocol does not allow."""
 
 
+class UnsupportedProtocol(ProtocolViolation):
+    """A startup packet for a protocol version other than 3.x."""
+
+    def __init__(self, major: int, minor: int) -> None:
+        super().__init__(f"unsupported frontend protocol {major}.{minor}")
+        self.major = major
+        self.minor = minor
+
+
 @dataclass
 class Startup:
     """A parsed startup-phase packet."""
@@ -69,7 +78,7 @@ def parse_startup(body: bytes) -> Startup:
         (pid,) = struct.unpack_from("!I", body, 4)
         return Startup(code, cancel_pid=pid, cancel_key=bytes(body[8:]))
     if code >> 16 != 3:
-        raise ProtocolViolation(f"unsupported frontend protocol {code >> 16}.{code & 0xFFFF}")
+        raise UnsupportedProtocol(code >> 16, code & 0xFFFF)
     raw = body[4:]
     if not raw.endswith(b"\x00"):
         raise ProtocolViolation("startup packet is not terminated")
@@ -149,8 +158,10 @@ def ready_for_query(status: bytes = b"I") -> bytes:
     return message(b"Z", status)
 
 
-def negotiate_protocol_version(minor: int, unsupported: list[str]) -> bytes:
-    body = struct.pack("!II", minor, len(unsupported)) + b"".join(cstr(o) for o in unsupported)
+def negotiate_protocol_version(version: int, unsupported: list[str]) -> bytes:
+    """NegotiateProtocolVersion as PostgreSQL 15 sends it: the newest version it speaks
+    (the whole number, 3.0 = 196608: libpq 18 reads it so) and the options it ignored."""
+    body = struct.pack("!II", version, len(unsupported)) + b"".join(cstr(o) for o in unsupported)
     return message(b"v", body)
 
 
@@ -183,6 +194,22 @@ def parse_error_fields(body: bytes) -> dict[str, str]:
 
 def parse_cstrings(body: bytes) -> list[str]:
     return [p.decode("utf-8", "replace") for p in body.split(b"\x00")[:-1]]
+
+
+def data_row(body: bytes) -> list[str | None]:
+    """The columns of a DataRow body, as text."""
+    (count,) = struct.unpack_from("!H", body)
+    pos = 2
+    out: list[str | None] = []
+    for _ in range(count):
+        (length,) = struct.unpack_from("!i", body, pos)
+        pos += 4
+        if length < 0:
+            out.append(None)
+        else:
+            out.append(body[pos:pos + length].decode("utf-8", "replace"))
+            pos += length
+    return out
 
 
 # -- scanning a byte stream ------------------------------------------------------------------
@@ -244,3 +271,67 @@ class Scanner:
             if self._remaining == 0:
                 self._remaining = -1
                 yield Frame(self._kind, self._length, bytes(self._head), pos)
+
+
+# -- cutting a stream into messages ------------------------------------------------------------
+START = 1  # the piece begins a message (it holds the 5-byte header)
+END = 2  # the piece ends a message
+WHOLE = START | END
+
+
+class Splitter:
+    """Cuts a byte stream into messages for the relay.
+
+    ``feed(chunk)`` returns ``(kind, piece, flags)`` tuples in stream order: a message of
+    at most ``whole`` bytes comes as one piece (``WHOLE``: header and body, so the relay
+    can read it, hold it back or put another message before it); a longer one comes as
+    it arrives, in pieces (``START`` with the header, then middle pieces, then ``END``),
+    so memory stays bounded whatever the declared length.  A length below 4 raises
+    :class:`ProtocolViolation`.
+    """
+
+    __slots__ = ("whole", "_buf", "_kind", "_remaining")
+
+    def __init__(self, whole: int = 1 << 16) -> None:
+        self.whole = whole
+        self._buf = b""
+        self._kind = b""
+        self._remaining = 0
+
+    @property
+    def in_message(self) -> bool:
+        return bool(self._buf) or self._remaining > 0
+
+    def feed(self, chunk: bytes) -> list[tuple[bytes, bytes, int]]:
+        out: list[tuple[bytes, bytes, int]] = []
+        if self._remaining:
+            take = min(self._remaining, len(chunk))
+            self._remaining -= take
+            out.append((self._kind, chunk[:take], 0 if self._remaining else END))
+            chunk = chunk[take:]
+            if not chunk:
+                return out
+        buf = self._buf + chunk if self._buf else chunk
+        pos = 0
+        n = len(buf)
+        unpack = struct.unpack_from
+        while n - pos >= 5:
+            (length,) = unpack("!I", buf, pos + 1)
+            if length < 4:
+                self._buf = b""
+                raise ProtocolViolation(f"invalid length {length} for message "
+                                        f"{buf[pos:pos + 1]!r}")
+            total = length + 1
+            if total <= self.whole:
+                if n - pos < total:
+                    break
+                out.append((buf[pos:pos + 1], buf[pos:pos + total], WHOLE))
+                pos += total
+                continue
+            avail = min(total, n - pos)
+            self._kind = buf[pos:pos + 1]
+            self._remaining = total - avail
+            out.append((self._kind, buf[pos:pos + avail], START | (0 if self._remaining else END)))
+            pos += avail
+        self._buf = buf[pos:] if pos < n else b""
+        return out
