@@ -32,6 +32,7 @@ from rdsproxyctl.sandbox import manager
 from rdsproxyctl.sandbox import state as st
 
 PROXY_PORT = 5432
+MYSQL_PORT = 3306
 
 
 @dataclass
@@ -52,6 +53,7 @@ class SandboxFixture:
     app_password: str
     app_database: str
     seeded: dict[str, Any]  # secret_arn, role_arn, subnet_ids, proxy_security_group, ...
+    mariadb: dict[str, Any] = field(default_factory=dict)  # host, port, superuser ... (if any)
     _clients: dict[str, Any] = field(default_factory=dict)
 
     # -- AWS ---------------------------------------------------------------------------
@@ -75,9 +77,12 @@ class SandboxFixture:
     def make_proxy(self, name: str, *, iam: str = "REQUIRED", require_tls: bool = True,
                    auth_type: str | None = None, targets: bool = True, wait: bool = True,
                    pool: dict[str, Any] | None = None, secret_arn: str | None = None,
-                   **extra: Any) -> dict[str, Any]:
-        """Create a proxy on the seeded secret, role and database; by default wait until
-        its target is AVAILABLE.  Returns the DBProxy (``Endpoint`` is its address)."""
+                   engine: str = "POSTGRESQL", **extra: Any) -> dict[str, Any]:
+        """Create a proxy on the seeded secret, role and database (``engine="MYSQL"``: the
+        MariaDB instance); by default wait until its target is AVAILABLE.  Returns the
+        DBProxy (``Endpoint`` is its address)."""
+        if engine == "MYSQL":
+            self.require_mysql()
         rds = self.client("rds")
         auth: dict[str, Any] = {"AuthScheme": "SECRETS",
                                 "SecretArn": secret_arn or self.seeded["secret_arn"],
@@ -85,7 +90,7 @@ class SandboxFixture:
         if auth_type:
             auth["ClientPasswordAuthType"] = auth_type
         proxy = rds.create_db_proxy(
-            DBProxyName=name, EngineFamily="POSTGRESQL", Auth=[auth],
+            DBProxyName=name, EngineFamily=engine, Auth=[auth],
             RoleArn=self.seeded["role_arn"], VpcSubnetIds=self.seeded["subnet_ids"],
             VpcSecurityGroupIds=[self.seeded["proxy_security_group"]], RequireTLS=require_tls,
             **extra)["DBProxy"]
@@ -93,8 +98,8 @@ class SandboxFixture:
             rds.modify_db_proxy_target_group(DBProxyName=name, TargetGroupName="default",
                                              ConnectionPoolConfig=pool)
         if targets:
-            rds.register_db_proxy_targets(DBProxyName=name,
-                                          DBInstanceIdentifiers=[self.seeded["db_instance"]])
+            instance = self.seeded["mysql_instance" if engine == "MYSQL" else "db_instance"]
+            rds.register_db_proxy_targets(DBProxyName=name, DBInstanceIdentifiers=[instance])
             if wait:
                 self.wait_health(name, "AVAILABLE")
         return proxy
@@ -133,6 +138,38 @@ class SandboxFixture:
         with mock.patch("botocore.auth.get_current_datetime",
                         return_value=at.astimezone(_dt.timezone.utc).replace(tzinfo=None)):
             return str(rds.generate_db_auth_token(host, port, user))
+
+    # -- MySQL (MariaDB) -----------------------------------------------------------------
+    def require_mysql(self) -> None:
+        if not self.seeded.get("mysql_instance"):
+            pytest.skip("MariaDB is not installed (bash .ci/bootstrap installs mariadb-server)")
+
+    def mysql(self, host: str, *, user: str | None = None, password: str | None = None,
+              database: str | None = None, **kwargs: Any) -> Any:
+        """A PyMySQL connection through a MySQL proxy (port 3306, verify-full TLS with the
+        sandbox CA, autocommit)."""
+        import pymysql
+
+        return pymysql.connect(host=host, port=MYSQL_PORT, user=user or self.app_user,
+                               password=password or "", database=database or self.app_database,
+                               ssl_ca=str(self.ca_file), ssl_verify_identity=True,
+                               connect_timeout=10, autocommit=True, **kwargs)
+
+    def mysql_superuser(self) -> Any:
+        """A PyMySQL connection to MariaDB itself, as its superuser."""
+        import pymysql
+
+        my = self.mariadb
+        return pymysql.connect(host=my["host"], port=my["port"], user=my["superuser"],
+                               password=my["superuser_password"], ssl_ca=str(self.ca_file),
+                               ssl_verify_identity=True, autocommit=True)
+
+    def mysql_backends(self, user: str | None = None) -> int:
+        """How many MariaDB connections serve ``user`` (default: the app user) right now."""
+        with self.mysql_superuser() as conn, conn.cursor() as cur:
+            cur.execute("SELECT COUNT(*) FROM information_schema.processlist WHERE user = %s",
+                        (user or self.app_user,))
+            return int(cur.fetchone()[0])
 
     # -- PostgreSQL ---------------------------------------------------------------------
     def connect(self, host: str, *, user: str | None = None, password: str | None = None,
@@ -200,7 +237,9 @@ class SandboxFixture:
 
 
 def start_sandbox(directory: Path) -> SandboxFixture:
-    manager.up(directory)
+    from rdsproxyctl.sandbox import mariadb
+
+    manager.up(directory, mysql=mariadb.available())
     state, info = manager.load(directory)
     variables = manager.env(directory).variables
     pg = state["postgres"]
@@ -214,7 +253,7 @@ def start_sandbox(directory: Path) -> SandboxFixture:
                           "postgres", directory / st.CA_FILE),
         db_host=pg["host"], db_port=pg["port"], app_user=state["app"]["user"],
         app_password=state["app"]["password"], app_database=state["app"]["database"],
-        seeded=info["seeded"])
+        seeded=info["seeded"], mariadb=state.get("mariadb") or {})
 
 
 @pytest.fixture(scope="session")

@@ -69,7 +69,8 @@ def test_resolve_signatures_exact_glob_and_unknown():
     assert resolve_signatures(["tls-required"]) == {"tls-required"}
     assert resolve_signatures(["pinned*"]) == {"pinned", "pinned-parse-message",
                                                "pinned-statement-too-large",
-                                               "pinned-session-settings"}
+                                               "pinned-session-settings", "pinned-lock",
+                                               "pinned-temporary-table"}
     assert "unclassified" in resolve_signatures(["unclassified"])
     with pytest.raises(UsageError) as info:
         resolve_signatures(["no-such-thing"])

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from rdsproxyctl.sandbox import mariadb
 from rdsproxyctl.sandbox import state as st
 
 
@@ -55,6 +56,7 @@ def _listening(host: str, port: int) -> bool:
 @pytest.mark.slow
 def test_sandbox_life_cycle(cli, tmp_path):
     directory = tmp_path / "sb"
+    mysql = mariadb.available()
     try:
         from .test_json_docs import assert_documented
 
@@ -71,6 +73,17 @@ def test_sandbox_life_cycle(cli, tmp_path):
         again = cli("sandbox", "up", "--dir", str(directory), "-o", "json").json()
         assert {p["name"]: p["pid"] for p in again["parts"]} == \
             {n: p["pid"] for n, p in parts.items()}  # harmless: same processes
+        if mysql:  # MariaDB added to the running sandbox: the daemon seeds its DB instance
+            added = {p["name"]: p for p in cli("sandbox", "up", "--mysql", "--dir",
+                                               str(directory), "-o", "json").json()["parts"]}
+            assert added["mariadb"]["state"] == "running"
+            assert added["api"]["pid"] == parts["api"]["pid"]  # the API kept its state
+            deadline = time.monotonic() + 10
+            while not json.loads((directory / st.DAEMON_FILE).read_text())["seeded"].get(
+                    "mysql_instance") and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert json.loads((directory / st.DAEMON_FILE).read_text())["seeded"][
+                "mysql_instance"] == "sandbox-mysql"
 
         env = dict(line.removeprefix("export ").split("=", 1) for line in
                    cli("sandbox", "env", "--dir", str(directory)).stdout.splitlines()
@@ -83,7 +96,7 @@ def test_sandbox_life_cycle(cli, tmp_path):
                             aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
                             region_name=env["AWS_REGION"]).client(
             "rds", endpoint_url=env["AWS_ENDPOINT_URL"])
-        db = rds.describe_db_instances()["DBInstances"][0]
+        db = rds.describe_db_instances(DBInstanceIdentifier="sandbox-db")["DBInstances"][0]
         pg_host, pg_port = parts["postgres"]["address"].split(":")
         assert db["Endpoint"] == {"Address": pg_host, "Port": int(pg_port)}
 
@@ -104,7 +117,8 @@ def test_sandbox_life_cycle(cli, tmp_path):
         assert moved["api"]["pid"] == parts["api"]["pid"]  # the API kept its state
         new_port = int(moved["postgres"]["address"].rsplit(":", 1)[1])
         assert new_port != int(pg_port)
-        assert rds.describe_db_instances()["DBInstances"][0]["Endpoint"]["Port"] == new_port
+        assert rds.describe_db_instances(DBInstanceIdentifier="sandbox-db")["DBInstances"][0][
+            "Endpoint"]["Port"] == new_port
         os.kill(parts["api"]["pid"], signal.SIGKILL)
         deadline = time.monotonic() + 5
         while st.is_running(parts["api"]["pid"]) and time.monotonic() < deadline:
@@ -132,7 +146,7 @@ def test_sandbox_life_cycle(cli, tmp_path):
     finally:
         down = cli("sandbox", "down", "--dir", str(directory), "-o", "json", code=None)
     assert down.exit_code == 0, down.stderr
-    assert set(down.json()["stopped"]) == {"daemon", "postgres"}
+    assert set(down.json()["stopped"]) == {"daemon", "postgres"} | ({"mariadb"} if mysql else set())
     assert_documented("sandbox down", down.json())
     for part in final.values():
         assert not st.is_running(part["pid"])

@@ -35,7 +35,8 @@ def smoke_view(result: Any) -> View:
         ("authentication", data["auth"]),
     ]
     if data["ok"]:
-        pairs.append(("result", f"connected as {data['current_user']}, PostgreSQL "
+        product = "MySQL" if data.get("engine") == "mysql" else "PostgreSQL"
+        pairs.append(("result", f"connected as {data['current_user']}, {product} "
                                 f"{data['server_version']}"))
     else:
         f = data["failure"]
@@ -85,9 +86,11 @@ def connect_cmd(
     host: Annotated[Optional[str], typer.Option(
         "--host", help="Connect here without looking the proxy up.", show_default=False)] = None,
     port: Annotated[Optional[int], typer.Option(
-        "--port", help="Port for --host (default 5432).", show_default=False)] = None,
+        "--port", help="Port for --host (default 5432; 3306 means a MySQL proxy).",
+        show_default=False)] = None,
     sslmode: Annotated[str, typer.Option(
-        "--sslmode", help="libpq sslmode.")] = "verify-full",
+        "--sslmode", help="libpq sslmode (MySQL: the same --ssl-mode; verify-full is "
+        "VERIFY_IDENTITY).")] = "verify-full",
     ca_bundle: Annotated[Optional[str], typer.Option(
         "--ca-bundle", help="CA certificates to verify the proxy (default: PGSSLROOTCERT, "
         "else the OS trust store, which holds the Amazon roots).", show_default=False)] = None,
@@ -101,13 +104,15 @@ def connect_cmd(
         "--hold", help="Load mode: keep each connection open this many seconds.")] = 0.0,
     check_backends: Annotated[bool, typer.Option(
         "--check-backends", help="Load mode: report the most backend connections the "
-        "database held (pg_stat_activity), to see the pooling.")] = False,
+        "database held (pg_stat_activity; MySQL: information_schema.processlist), to see "
+        "the pooling.")] = False,
 ) -> None:
     """Connect through a proxy and time each phase; on failure say what broke and the fix.
 
     Phases: proxy lookup, DNS, TCP connect, TLS handshake, authentication, first query
-    (SELECT 1, current_user, server version). The test never pins a proxy session (no
-    prepared statements, no `options`, no SET). Exit codes by failure class: dns, network,
+    (SELECT 1, current_user, server version). PostgreSQL and MySQL proxies (psycopg,
+    PyMySQL). The test never pins a proxy session (no prepared statements, no `options`,
+    no SET). Exit codes by failure class: dns, network,
     tls, proxy-limit, pool-timeout 5; iam-auth, password-auth 4; unsupported-option 2;
     database 1.
 

@@ -76,16 +76,22 @@ OPEN_API_WARNING = ("the sandbox's AWS API on 127.0.0.1 accepts any credentials:
                     "its proxies; run it on a machine you do not share")
 
 
-def up_cmd(rt: Runtime, dir: DirOption = None) -> None:
+def up_cmd(rt: Runtime, dir: DirOption = None,
+           mysql: Annotated[bool, typer.Option(
+               "--mysql", help="Also start a MariaDB server (Debian's mariadb-server) and a "
+               "sandbox-mysql DB instance for MYSQL proxies; kept by later `up`s.")] = False,
+           ) -> None:
     """Start the sandbox, or whatever part of it is not running (safe to run twice).
 
-    Everything listens on loopback only.  As root, PostgreSQL runs as the system user
-    `rdsproxyctl-sandbox` (created when missing), since initdb refuses root.  --region
-    sets a new sandbox's region (default eu-west-1).  See docs/sandbox.md.
+    Everything listens on loopback only.  As root, PostgreSQL (and MariaDB) run as the
+    system user `rdsproxyctl-sandbox` (created when missing), since initdb refuses root.
+    --region sets a new sandbox's region (default eu-west-1).  See docs/sandbox.md.
 
     Examples:
 
       rdsproxyctl sandbox up
+
+      rdsproxyctl sandbox up --mysql     # MYSQL proxies on 127.0.0.N:3306, MariaDB behind
 
       rdsproxyctl sandbox up --dir /tmp/sandbox --region eu-central-1 -o json
     """
@@ -93,7 +99,7 @@ def up_cmd(rt: Runtime, dir: DirOption = None) -> None:
 
     directory = _dir(dir)
     with rt.renderer.status("starting the sandbox") as update:
-        status = manager.up(directory, region=rt.options.region, progress=update)
+        status = manager.up(directory, region=rt.options.region, mysql=mysql, progress=update)
     rt.renderer.emit(status_view(status))
     if not status.running:
         from rdsproxyctl.errors import CheckFailed
@@ -208,10 +214,13 @@ def flush_cmd(rt: Runtime, dir: DirOption = None) -> None:
 LOG_COLUMNS = [Column("line", "LOG LINE")]
 
 
-def demo_cmd(rt: Runtime, dir: DirOption = None) -> None:
+def demo_cmd(rt: Runtime, dir: DirOption = None,
+             engine: Annotated[str, typer.Option(
+                 "--engine", help="Engine family: postgresql, or mysql (a MYSQL proxy on the "
+                 "sandbox's MariaDB, started if needed).")] = "postgresql") -> None:
     """Run the main job end to end on the sandbox, showing each step.
 
-    Starts the sandbox if needed, creates a proxy (POSTGRESQL, RequireTLS, IAM
+    Starts the sandbox if needed, creates a proxy (POSTGRESQL or MYSQL, RequireTLS, IAM
     REQUIRED, idle timeout 1800 s, 75% of max_connections) with the database as its
     target and waits for it, connects with an IAM token over verify-full TLS and runs a
     query, shows the proxy, diagnoses it, and prints its recent log lines.
@@ -219,6 +228,8 @@ def demo_cmd(rt: Runtime, dir: DirOption = None) -> None:
     Examples:
 
       rdsproxyctl sandbox demo
+
+      rdsproxyctl sandbox demo --engine mysql
 
       rdsproxyctl sandbox demo -o json | jq .connect
     """
@@ -237,13 +248,19 @@ def demo_cmd(rt: Runtime, dir: DirOption = None) -> None:
             message = f"[{count[0]}] {message}"
         rt.renderer.info(message)
 
-    result = demo.run(directory, step, debug=rt.options.debug)
+    engine = engine.lower()
+    if engine not in demo.ENGINES:
+        from rdsproxyctl.errors import UsageError
+
+        raise UsageError(f"--engine {engine}: the demo runs postgresql or mysql")
+    result = demo.run(directory, step, debug=rt.options.debug, engine=engine)
     data = to_jsonable({k: v for k, v in vars(result).items() if k != "details"})
     data["proxy"] = to_jsonable(result.details)
     smoke = result.connect
     rt.renderer.success(
         f"connected through {smoke.host}:{smoke.port} as {smoke.current_user} to "
-        f"{smoke.database} (PostgreSQL {smoke.server_version}) in {smoke.total_seconds:.3f} s; "
+        f"{smoke.database} ({'MySQL' if smoke.engine == 'mysql' else 'PostgreSQL'} "
+        f"{smoke.server_version}) in {smoke.total_seconds:.3f} s; "
         f"diagnose: {result.diagnose.worst}")
     if rt.output is OutputFormat.json:
         rt.renderer.write_json(data)

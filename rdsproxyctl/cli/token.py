@@ -13,6 +13,30 @@ from rdsproxyctl.cli.runtime import Runtime, command
 from rdsproxyctl.errors import UsageError
 
 
+MYSQL_PORT = 3306
+
+
+def mysql_options(host: str, port: int, user: str, database: str | None, ca: str) -> str:
+    """The mysql client's options for a proxy, without the password: the cleartext plugin
+    (how the token travels) and verified TLS, for Oracle's client (``--ssl-mode``) and
+    MariaDB's (``--ssl-verify-server-cert``) alike: the ``loose-`` prefix makes each
+    client ignore the option it doesn't know."""
+    options = [f"--host={host}", f"--port={port}", f"--user={user}",
+               "--enable-cleartext-plugin", "--loose-ssl-mode=VERIFY_IDENTITY",
+               "--loose-ssl-verify-server-cert"]
+    if ca != "system":
+        options.append(f"--ssl-ca={ca}")
+    if database:
+        options.append(f"--database={database}")
+    return " ".join(shlex.quote(o) for o in options)
+
+
+def mysql_env(host: str, port: int, token: str) -> list[str]:
+    """``export`` lines the mysql client reads (host, port, password)."""
+    return [f"export MYSQL_HOST={shlex.quote(host)}", f"export MYSQL_TCP_PORT={port}",
+            f"export MYSQL_PWD={shlex.quote(token)}"]
+
+
 class TokenFormat(str, Enum):
     token = "token"
     env = "env"
@@ -42,7 +66,8 @@ def token_cmd(
         "--database", "-d", help="Database name for --format env/dsn.", show_default=False)] = None,
     fmt: Annotated[Optional[TokenFormat], typer.Option(
         "--format", "-f", help="token (default), env (export lines), json, or dsn "
-        "(a libpq connection string without the password).", show_default=False)] = None,
+        "(a libpq connection string without the password; MySQL: the mysql client's "
+        "options).", show_default=False)] = None,
     ca_bundle: Annotated[Optional[str], typer.Option(
         "--ca-bundle", help="CA file for sslrootcert in env/dsn (default: PGSSLROOTCERT, "
         "else `system`).", show_default=False)] = None,
@@ -62,6 +87,9 @@ def token_cmd(
 
       rdsproxyctl token --host my-proxy.proxy-abc.eu-west-1.rds.amazonaws.com --port 5432 \\
           --region eu-west-1 --user app      # no API call at all
+
+      mysql $(rdsproxyctl token my-mysql-proxy --user app --format dsn) \\
+          --password="$(rdsproxyctl token my-mysql-proxy --user app)"    # a MySQL proxy
     """
     from rdsproxyctl.core import tokens
 
@@ -80,9 +108,11 @@ def token_cmd(
     else:
         target = tokens.resolve(rt.aws, name or "", endpoint)
         host, port, region, engine = target.host, target.port, target.region, target.engine_family
-    if engine != "POSTGRESQL" and fmt in (TokenFormat.env, TokenFormat.dsn):
-        raise UsageError(f"--format {fmt.value} is for PostgreSQL proxies; {name} is {engine}",
-                         hint="use --format token or json")
+    if engine not in ("POSTGRESQL", "MYSQL") and fmt in (TokenFormat.env, TokenFormat.dsn):
+        raise UsageError(f"--format {fmt.value} is for PostgreSQL and MySQL proxies; {name} is "
+                         f"{engine}", hint="use --format token or json")
+    if host and port == MYSQL_PORT:
+        engine = "MYSQL"
     minted = tokens.mint(rt.aws, host, int(port), user, region)
     for warning in minted.warnings:
         rt.renderer.warn(warning)
@@ -93,6 +123,15 @@ def token_cmd(
         out.write_json({"token": minted.token, "host": minted.host, "port": minted.port,
                         "user": minted.user, "region": minted.region,
                         "expires_at": minted.expires_at.isoformat()})
+    elif engine == "MYSQL":
+        from rdsproxyctl.core.db import sslrootcert
+
+        lines = (mysql_env(minted.host, minted.port, minted.token)
+                 if fmt is TokenFormat.env else
+                 [mysql_options(minted.host, minted.port, minted.user, database,
+                                sslrootcert(ca_bundle))])
+        for line in lines:
+            out.write_line(line)
     elif fmt is TokenFormat.env:
         from rdsproxyctl.core.db import sslrootcert
 

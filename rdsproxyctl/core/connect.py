@@ -17,6 +17,10 @@ from typing import Any
 from rdsproxyctl.core.db import ConnParams, ConnectTimeout, DnsError, PhaseTimer, sslrootcert
 from rdsproxyctl.errors import ExitCode, UsageError
 
+#: EngineFamily -> the driver family of :class:`~.db.ConnParams`.
+ENGINES = {"POSTGRESQL": "postgresql", "MYSQL": "mysql"}
+MYSQL_PORT = 3306
+
 TROUBLESHOOTING = "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy.troubleshooting.html"
 
 #: Failure class -> exit code (documented in docs/connect.md).
@@ -38,10 +42,49 @@ class Rule:
     pattern: re.Pattern[str]
     klass: str
     remedy: str
+    #: Only for this authentication mode (``iam``, ``secret``, ``password``; ``iam`` also
+    #: when the proxy takes IAM tokens only): MySQL says "Access denied" whether a token or
+    #: a password was refused.
+    auth: str | None = None
 
 
-def _rule(pattern: str, klass: str, remedy: str) -> Rule:
-    return Rule(re.compile(pattern, re.IGNORECASE), klass, remedy)
+def _rule(pattern: str, klass: str, remedy: str, auth: str | None = None) -> Rule:
+    return Rule(re.compile(pattern, re.IGNORECASE), klass, remedy, auth)
+
+
+_IAM_REMEDY = ("the token was refused: the caller needs rds-db:connect on {resource_arn}; the "
+               "token must be signed for host {host}, port {port} and region {region} (the "
+               "proxy's endpoint, not the database's), less than 15 minutes ago, with a "
+               "correct clock")
+#: RDS Proxy's MySQL texts ("Troubleshooting for RDS Proxy", RDS Proxy for MySQL section,
+#: https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy.troubleshooting.html).
+_MYSQL_RULES: tuple[Rule, ...] = (
+    _rule(r"Access denied for user", "iam-auth",
+          _IAM_REMEDY + "; MySQL clients send it with the cleartext plugin over TLS (mysql "
+          "--enable-cleartext-plugin --ssl-mode=VERIFY_IDENTITY)", auth="iam"),
+    _rule(r"Access denied for user", "password-auth",
+          "the proxy refused user {user}: it needs a secret for this user in its auth "
+          "entries whose password matches, and a ClientPasswordAuthType "
+          "(MYSQL_NATIVE_PASSWORD or MYSQL_CACHING_SHA2_PASSWORD) the client supports"),
+    _rule(r"IAM authentication rate limit exceeded", "proxy-limit",
+          "the proxy's IAM authentication rate limit was hit: retry with back-off, reuse "
+          "connections (a pool in the application), or spread connection storms"),
+    _rule(r"Connections rate limit exceeded", "proxy-limit",
+          "the proxy's connection rate limit was hit: retry with back-off and reuse connections"),
+    _rule(r"Number simultaneous connections exceeded", "proxy-limit",
+          "the proxy's client connection limit was reached: close idle clients, lower "
+          "IdleClientTimeout, or pool connections in the application"),
+    _rule(r"character_set_client.{0,8} can't be set|character_set_client.{0,8} cannot be set",
+          "unsupported-option",
+          "the client asked for a character set the proxy refuses (ucs2 and other "
+          "multi-byte-only sets): use utf8mb4"),
+    _rule(r"ERROR 2026|SSL connection error", "tls",
+          "the TLS handshake with the proxy failed: retry (RDS Proxy answers `Internal Server "
+          "Error` while it scales), and check --sslmode and --ca-bundle (proxies present "
+          "Amazon Trust Services certificates)"),
+    _rule(r"ERROR 1105|Unknown error", "database",
+          "the proxy reported an unknown error: look at its log (rdsproxyctl logs {proxy})"),
+)
 
 
 #: Known messages, most specific first.  Remedies may use {user} {host} {port} {region}
@@ -88,6 +131,7 @@ FAILURE_RULES: tuple[Rule, ...] = (
           "for pinned sessions (rdsproxyctl logs summary {proxy})"),
     _rule(r"Request returned an error", "database",
           "the database itself refused the request: read its message above"),
+    *_MYSQL_RULES,
     _rule(r"certificate verify failed|does not match host name|SSL certificate|"
           r"root certificate file|sslrootcert|certificate", "tls",
           "TLS verification failed: proxies present certificates from Amazon Trust Services "
@@ -100,9 +144,11 @@ FAILURE_RULES: tuple[Rule, ...] = (
           "nothing answered at {host}:{port}: clients must be inside the proxy's VPC (or "
           "peered/VPN); check the security group of the proxy allows inbound {port} from you"),
     _rule(r"Connection refused|No route to host|Network is unreachable|could not connect|"
-          r"Connection reset|server closed the connection", "network",
+          r"Connection reset|server closed the connection|Can't connect to MySQL server|"
+          r"Lost connection to MySQL server|MySQL server has gone away", "network",
           "the connection to {host}:{port} failed: check the host and port (PostgreSQL proxies "
-          "listen on 5432), routing from this network, and security groups"),
+          "listen on 5432, MySQL proxies on 3306), routing from this network, and security "
+          "groups"),
 )
 
 _PHASE_FALLBACK = {"dns": "dns", "tcp_connect": "network", "tls_handshake": "tls",
@@ -142,12 +188,16 @@ class SmokeResult:
     server_version: str | None = None
     failure: Failure | None = None
     warnings: list[str] = field(default_factory=list)
+    engine: str = "postgresql"  # postgresql | mysql
 
 
 def classify(phase: str, message: str, context: dict[str, Any]) -> Failure:
     """The class and remedy of a failure message seen in ``phase``."""
     first_line = message.strip().splitlines()[0] if message.strip() else message
     for rule in FAILURE_RULES:
+        if rule.auth is not None and rule.auth != context.get("auth") and \
+                not (rule.auth == "iam" and context.get("iam_only")):
+            continue
         if rule.pattern.search(message):
             klass, remedy = rule.klass, rule.remedy
             break
@@ -270,20 +320,25 @@ def prepare(aws: Any, spec: ConnectSpec) -> Prepared:
         started = time.perf_counter()
         target = tokens.resolve(aws, spec.proxy, spec.endpoint)
         lookup_seconds = time.perf_counter() - started
-        if target.engine_family != "POSTGRESQL":
+        if target.engine_family not in ENGINES:
             raise UsageError(
                 f"proxy {spec.proxy} is {target.engine_family}: connect supports PostgreSQL "
-                "proxies only for now", hint="MySQL support needs a MySQL driver (not yet)")
+                "and MySQL proxies")
+        engine = ENGINES[target.engine_family]
         host, port, region = target.host, target.port, target.region
         from rdsproxyctl.core.proxies import get_proxy
 
         proxy = get_proxy(aws, spec.proxy)
         context["proxy_arn"] = proxy.arn
+        # every login is an IAM token (MySQL's "Access denied" then means a refused token)
+        context["iam_only"] = proxy.default_auth_scheme == "IAM_AUTH" or bool(proxy.auth) and \
+            all(entry.iam_auth == "REQUIRED" for entry in proxy.auth)
         from rdsproxyctl.core.iam import db_user_arn
 
         context["resource_arn"] = db_user_arn(proxy, spec.user or "*")
     else:
         host, port = spec.host or "", spec.port or 5432
+        engine = "mysql" if int(port) == MYSQL_PORT else "postgresql"
     user = spec.user
     password: str | None
     if spec.iam:
@@ -299,15 +354,16 @@ def prepare(aws: Any, spec: ConnectSpec) -> Prepared:
     if not user:
         raise UsageError("no database user: pass --user (the secret has no `username`)")
     database = spec.database or user
+    auth = "iam" if spec.iam else "secret" if spec.secret_arn else "password"
     context.update(user=user, host=host, port=port, region=region or "?",
-                   proxy=spec.proxy or "PROXY")
+                   proxy=spec.proxy or "PROXY", auth=auth, engine=engine)
     require_auth, weak = channel_policy(spec)
     warnings.extend(weak)
     params = ConnParams(host=host, port=int(port), user=user, dbname=database,
                         password=password, sslmode=spec.sslmode,
                         sslrootcert=sslrootcert(spec.ca_bundle),
-                        connect_timeout=spec.connect_timeout, require_auth=require_auth)
-    auth = "iam" if spec.iam else "secret" if spec.secret_arn else "password"
+                        connect_timeout=spec.connect_timeout, require_auth=require_auth,
+                        engine=engine)
     return Prepared(params=params, auth=auth, proxy=spec.proxy, endpoint=spec.endpoint,
                     context=context, lookup_seconds=lookup_seconds, warnings=warnings,
                     region=region)
@@ -353,6 +409,10 @@ def first_query(conn: Any) -> tuple[str, str]:
 
 
 def exception_message(exc: BaseException) -> str:
+    from rdsproxyctl.core import mysqldb
+
+    if mysqldb.is_error(exc):
+        return mysqldb.error_message(exc)
     message = str(exc)
     diag = getattr(exc, "diag", None)
     primary = getattr(diag, "message_primary", None) if diag is not None else None
@@ -361,19 +421,28 @@ def exception_message(exc: BaseException) -> str:
 
 def smoke_test(aws: Any, spec: ConnectSpec) -> SmokeResult:
     """Connect once, run the first query, close; report each phase and the failure."""
-    import psycopg  # noqa: F401 - imported before the clock starts: not a phase
-
     from rdsproxyctl.core import db
 
     started = time.perf_counter()
     prepared = prepare(aws, spec)
+    mysql = prepared.params.engine == "mysql"
+    if mysql:  # imported before the clock starts: not a phase
+        import pymysql  # noqa: F401
+    else:
+        import psycopg  # noqa: F401
     timer = PhaseTimer()
     failure: Failure | None = None
     user_seen = version = None
     conn = None
     try:
         conn = db.connect(prepared.params, timer)
-        user_seen, version = db.timed(timer, "first_query", lambda: first_query(conn))
+        if mysql:
+            from rdsproxyctl.core import mysqldb
+
+            user_seen, version = db.timed(timer, "first_query",
+                                          lambda: mysqldb.first_query(conn))
+        else:
+            user_seen, version = db.timed(timer, "first_query", lambda: first_query(conn))
     except Exception as exc:  # noqa: BLE001 - database failures are classified, others raised
         if not _is_db_error(exc):
             raise
@@ -396,11 +465,16 @@ def smoke_test(aws: Any, spec: ConnectSpec) -> SmokeResult:
         user=prepared.params.user, database=prepared.params.dbname, auth=prepared.auth,
         proxy=prepared.proxy, endpoint=prepared.endpoint, phases=phases,
         total_seconds=round(time.perf_counter() - started, 6), current_user=user_seen,
-        server_version=version, failure=failure, warnings=prepared.warnings)
+        server_version=version, failure=failure, warnings=prepared.warnings,
+        engine=prepared.params.engine)
 
 
 def _is_db_error(exc: BaseException) -> bool:
     if isinstance(exc, (DnsError, ConnectTimeout)):
+        return True
+    from rdsproxyctl.core import mysqldb
+
+    if mysqldb.is_error(exc):
         return True
     try:
         import psycopg

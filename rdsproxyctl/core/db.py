@@ -1,4 +1,5 @@
-"""The one place rdsproxyctl opens database connections (psycopg 3), timing each phase.
+"""The one place rdsproxyctl opens database connections (psycopg 3; PyMySQL for the MySQL
+family, in :mod:`.mysqldb`), timing each phase.
 
 :func:`connect` (and :func:`connect_async` for load mode) drive libpq's non-blocking
 connection (``PQconnectStart``/``PQconnectPoll``) and note when its status moves past
@@ -38,6 +39,8 @@ class ConnParams:
     sslrootcert: str | None = "system"
     connect_timeout: float = 10.0
     application_name: str = "rdsproxyctl"
+    #: ``postgresql`` (psycopg) or ``mysql`` (PyMySQL, :mod:`.mysqldb`)
+    engine: str = "postgresql"
     #: libpq's require_auth (16+): the authentication requests the client accepts, e.g.
     #: ``!password`` so a password never goes in clear text
     #: (https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNECT-REQUIRE-AUTH).
@@ -173,6 +176,10 @@ def connect(params: ConnParams, timer: PhaseTimer | None = None) -> Any:
     Raises :class:`DnsError`, :class:`ConnectTimeout` or ``psycopg.OperationalError``;
     ``timer.failed_phase`` then names the phase that failed.
     """
+    if params.engine == "mysql":
+        from rdsproxyctl.core import mysqldb
+
+        return mysqldb.connect(params, timer)
     timer = timer if timer is not None else PhaseTimer()
     deadline = time.monotonic() + params.connect_timeout
     steps = _steps(params, timer)
@@ -199,12 +206,18 @@ def connect(params: ConnParams, timer: PhaseTimer | None = None) -> Any:
 
 
 async def connect_async(params: ConnParams, timer: PhaseTimer | None = None) -> Any:
-    """:func:`connect` for asyncio: returns a ``psycopg.AsyncConnection``."""
+    """:func:`connect` for asyncio: returns a ``psycopg.AsyncConnection`` (MySQL: a PyMySQL
+    connection opened in a worker thread)."""
     import asyncio
+
+    timer = timer if timer is not None else PhaseTimer()
+    if params.engine == "mysql":
+        from rdsproxyctl.core import mysqldb
+
+        return await asyncio.to_thread(mysqldb.connect, params, timer)
 
     import psycopg
 
-    timer = timer if timer is not None else PhaseTimer()
     loop = asyncio.get_running_loop()
     steps = _steps(params, timer)
 

@@ -2,8 +2,9 @@
 
 Each operation connects (phases timed as in the smoke test), runs the first query,
 optionally holds the connection, and closes.  With ``check_backends`` a monitor samples
-``pg_stat_activity`` through the proxy and reports the most backend connections the
-database held for this user and database: the pooling effect, made visible.
+``pg_stat_activity`` (MySQL: ``information_schema.processlist``) through the proxy and
+reports the most backend connections the database held for this user and database: the
+pooling effect, made visible.  MySQL connections (PyMySQL, blocking) run in worker threads.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from rdsproxyctl.core.connect import Prepared, classify, exception_message
 from rdsproxyctl.core.db import PHASES, PhaseTimer
@@ -84,21 +86,39 @@ def validate(count: int, concurrency: int, hold: float) -> None:
         raise UsageError(f"--hold must be 0-{MAX_HOLD:g} seconds, got {hold:g}")
 
 
-async def _one(prepared: Prepared, hold: float, samples: dict[str, list[float]],
-               errors: Counter[str], examples: dict[str, str]) -> bool:
+async def _select_one(conn: Any, mysql: bool, sql: str = "SELECT 1") -> Any:
+    """Run ``sql`` (no parameters, nothing that pins) and return the first column."""
+    if mysql:
+        from rdsproxyctl.core import mysqldb
+
+        return await asyncio.to_thread(mysqldb.scalar, conn, sql)
     import psycopg
 
+    async with psycopg.AsyncClientCursor(conn) as cur:
+        await cur.execute(sql)
+        row = await cur.fetchone()
+    return row[0] if row else None
+
+
+async def _close(conn: Any, mysql: bool) -> None:
+    if mysql:
+        await asyncio.to_thread(conn.close)
+    else:
+        await conn.close()
+
+
+async def _one(prepared: Prepared, hold: float, samples: dict[str, list[float]],
+               errors: Counter[str], examples: dict[str, str]) -> bool:
     from rdsproxyctl.core import db
 
+    mysql = prepared.params.engine == "mysql"
     timer = PhaseTimer()
     started = time.perf_counter()
     conn = None
     try:
         conn = await db.connect_async(prepared.params, timer)
         timer.start("first_query")
-        async with psycopg.AsyncClientCursor(conn) as cur:
-            await cur.execute("SELECT 1")
-            await cur.fetchone()
+        await _select_one(conn, mysql)
         timer.stop()
         if hold:
             await asyncio.sleep(hold)
@@ -111,7 +131,7 @@ async def _one(prepared: Prepared, hold: float, samples: dict[str, list[float]],
         return False
     finally:
         if conn is not None:
-            await conn.close()
+            await _close(conn, mysql)
     for phase, seconds in timer.durations.items():
         samples[phase].append(seconds)
     samples["total"].append(time.perf_counter() - started)
@@ -119,24 +139,25 @@ async def _one(prepared: Prepared, hold: float, samples: dict[str, list[float]],
 
 
 async def _monitor(prepared: Prepared, stop: asyncio.Event, seen: list[int]) -> None:
-    import psycopg
-
     from rdsproxyctl.core import db
 
+    mysql = prepared.params.engine == "mysql"
+    if mysql:
+        from rdsproxyctl.core.mysqldb import BACKENDS_QUERY as query
+    else:
+        query = BACKENDS_QUERY
     conn = await db.connect_async(prepared.params)
     try:
         while True:
-            async with psycopg.AsyncClientCursor(conn) as cur:
-                await cur.execute(BACKENDS_QUERY)
-                row = await cur.fetchone()
-            seen.append(int(row[0]) if row else 0)
+            value = await _select_one(conn, mysql, query)
+            seen.append(int(value or 0))
             try:
                 await asyncio.wait_for(stop.wait(), 0.1)
                 break
             except TimeoutError:
                 continue
     finally:
-        await conn.close()
+        await _close(conn, mysql)
 
 
 async def run(prepared: Prepared, count: int, concurrency: int, hold: float = 0.0,

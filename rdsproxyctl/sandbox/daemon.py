@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
                        app_password=app["password"], app_database=app["database"])
     motoext.set_instance_endpoint(seeded.account_id, region, seeded.db_instance, pg["host"],
                                   pg["port"])
+    seeded = _seed_mysql(state, seeded, url)
     log.info("moto server on %s, seeded in %.2fs", url, time.monotonic() - started)
     try:
         asyncio.run(_serve(directory, state, seeded, url, port))
@@ -126,6 +127,7 @@ async def _serve(directory: Path, state: dict[str, Any], seeded: Any, url: str,
     info: dict[str, Any] = {
         "pid": os.getpid(), "ready": True, "api": {"host": "127.0.0.1", "port": port, "url": url},
         "seeded": seeded.to_dict(), "db_port": state["postgres"]["port"],
+        "mysql_port": (state.get("mariadb") or {}).get("port"),
         "started_at": time.time()}
     tasks = [loop.create_task(shipper.run()), loop.create_task(health.run()),
              loop.create_task(_write_snapshots(directory, emulator)),
@@ -149,6 +151,25 @@ async def _serve(directory: Path, state: dict[str, Any], seeded: Any, url: str,
     shipper.close()
 
 
+def _seed_mysql(state: dict[str, Any], seeded: Any, url: str) -> Any:
+    """With MariaDB in the state: the ``sandbox-mysql`` DB instance (once), pointed at it."""
+    from rdsproxyctl import motoext
+    from rdsproxyctl.core.aws import Aws, AwsSettings
+    from rdsproxyctl.sandbox import seed
+
+    my = state.get("mariadb")
+    if not my:
+        return seeded
+    if seeded.mysql_instance is None:
+        seeded = seed.seed_mysql(Aws(AwsSettings(endpoint_url=url, region=seeded.region,
+                                                 max_attempts=2)),
+                                 seeded, db_port=my["port"],
+                                 superuser_password=my["superuser_password"])
+    motoext.set_instance_endpoint(seeded.account_id, seeded.region, seeded.mysql_instance,
+                                  my["host"], my["port"])
+    return seeded
+
+
 async def _follow_postgres(directory: Path, seeded: Any, info: dict[str, Any]) -> None:
     """When ``up`` restarts PostgreSQL on another port, point the DB instance (and its
     proxy targets) at it, without restarting the API (which would lose its state)."""
@@ -164,6 +185,14 @@ async def _follow_postgres(directory: Path, seeded: Any, info: dict[str, Any]) -
             info["db_port"] = pg["port"]
             st.write_json(directory / st.DAEMON_FILE, info)
             log.info("PostgreSQL moved to %s:%s", pg["host"], pg["port"])
+        my = state.get("mariadb") or {}
+        if my.get("port") and my["port"] != info.get("mysql_port"):
+            # MariaDB added to a running sandbox (`up --mysql`), or restarted on a new port
+            seeded = await asyncio.to_thread(_seed_mysql, state, seeded, info["api"]["url"])
+            info["seeded"] = seeded.to_dict()
+            info["mysql_port"] = my["port"]
+            st.write_json(directory / st.DAEMON_FILE, info)
+            log.info("MariaDB at %s:%s", my["host"], my["port"])
 
 
 async def _publish_metrics(directory: Path, emulator: Any, shipper: Any,

@@ -1,7 +1,7 @@
 """``rdsproxyctl sandbox demo``: the main job end to end, on the sandbox.
 
 Start the sandbox if needed; create a proxy as RDS Proxy's usual set-up does it
-(engine POSTGRESQL, RequireTLS, IAM authentication REQUIRED, idle timeout 1800 s,
+(engine POSTGRESQL, or MYSQL with ``--engine mysql`` on the sandbox's MariaDB, RequireTLS, IAM authentication REQUIRED, idle timeout 1800 s,
 MaxConnectionsPercent 75) with the database as its target, through the core of
 ``rdsproxyctl create`` (a plan, run and waited for); wait until the target is
 AVAILABLE; ``rdsproxyctl connect``'s smoke test (mint an IAM token, connect with
@@ -21,7 +21,13 @@ from typing import Any
 from rdsproxyctl.errors import CheckFailed, ConnectionFailure
 
 PROXY_NAME = "sandbox-demo"
+MYSQL_PROXY_NAME = "sandbox-demo-mysql"
 PROXY_PORT = 5432
+#: engine -> (EngineFamily, ClientPasswordAuthType, the seeded DB instance's key, driver)
+ENGINES = {
+    "postgresql": ("POSTGRESQL", "POSTGRES_SCRAM_SHA_256", "db_instance", "psycopg"),
+    "mysql": ("MYSQL", "MYSQL_NATIVE_PASSWORD", "mysql_instance", "PyMySQL"),
+}
 IDLE_CLIENT_TIMEOUT = 1800
 MAX_CONNECTIONS_PERCENT = 75
 TARGET_TIMEOUT = 60.0
@@ -45,7 +51,8 @@ class DemoResult:
     details: Any = None  # core.models.ProxyDetails (rendered by the CLI, `proxy` in JSON)
 
 
-def run(directory: Path, step: Step, *, debug: bool = False) -> DemoResult:
+def run(directory: Path, step: Step, *, debug: bool = False,
+        engine: str = "postgresql") -> DemoResult:
     from rdsproxyctl.core import connect as connect_core
     from rdsproxyctl.core import diagnose, lifecycle, proxies
     from rdsproxyctl.core import plan as plans
@@ -55,70 +62,81 @@ def run(directory: Path, step: Step, *, debug: bool = False) -> DemoResult:
     from rdsproxyctl.sandbox import manager
     from rdsproxyctl.sandbox import state as st
 
+    family, password_type, instance_key, driver = ENGINES[engine]
+    mysql = engine == "mysql"
+    name = MYSQL_PROXY_NAME if mysql else PROXY_NAME
     try:
-        running = manager.status(directory).running
+        status = manager.status(directory)
+        running = status.running and (not mysql or any(p.name == "mariadb" for p in status.parts))
     except Exception:  # noqa: BLE001 - no sandbox yet
         running = False
     if not running:
-        step("starting the sandbox (AWS API, PostgreSQL with TLS, proxy emulator)")
-        manager.up(directory, progress=step)
+        step("starting the sandbox (AWS API, PostgreSQL" + (", MariaDB" if mysql else "")
+             + " with TLS, proxy emulator)")
+        manager.up(directory, mysql=mysql, progress=step)
     state, info = manager.load(directory)
     seeded = info["seeded"]
+    deadline = time.monotonic() + TARGET_TIMEOUT
+    while mysql and not seeded.get(instance_key) and time.monotonic() < deadline:
+        time.sleep(0.2)  # a running daemon seeds the MariaDB instance when MariaDB is added
+        state, info = manager.load(directory)
+        seeded = info["seeded"]
+    instance = seeded[instance_key]
     user, database = state["app"]["user"], state["app"]["database"]
     with manager.sandbox_aws(directory, debug=debug) as aws:
         spec = ProxySpec(
-            name=PROXY_NAME, engine_family="POSTGRESQL", role_arn=seeded["role_arn"],
+            name=name, engine_family=family, role_arn=seeded["role_arn"],
             vpc_subnet_ids=list(seeded["subnet_ids"]),
             vpc_security_group_ids=[seeded["proxy_security_group"]], require_tls=True,
             idle_client_timeout=IDLE_CLIENT_TIMEOUT, debug_logging=False,
             auth=[AuthSpec(secret_arn=seeded["secret_arn"], iam_auth="REQUIRED",
-                           client_password_auth_type="POSTGRES_SCRAM_SHA_256",
+                           client_password_auth_type=password_type,
                            description="the application's login")],
             tags={"created-by": "rdsproxyctl sandbox demo"},
             pool=PoolSpec(max_connections_percent=MAX_CONNECTIONS_PERCENT,
                           max_idle_connections_percent=50, connection_borrow_timeout=120),
-            targets=[TargetSpec(db_instance_identifier=seeded["db_instance"])])
+            targets=[TargetSpec(db_instance_identifier=instance)])
         plan = lifecycle.create_plan(aws, spec, if_not_exists=True)
         created = not plan.no_changes
         if created:
-            step(f"rdsproxyctl create {PROXY_NAME}: POSTGRESQL, RequireTLS, IAM auth REQUIRED, "
+            step(f"rdsproxyctl create {name}: {family}, RequireTLS, IAM auth REQUIRED, "
                  f"idle client timeout {IDLE_CLIENT_TIMEOUT} s, MaxConnectionsPercent "
-                 f"{MAX_CONNECTIONS_PERCENT}, target {seeded['db_instance']}")
+                 f"{MAX_CONNECTIONS_PERCENT}, target {instance}")
             from rdsproxyctl.core.waiter import WaitOptions
 
             plans.execute(aws, plan, wait=True, options=WaitOptions(interval=0.25),
                           progress=lambda m: step(f"    {m}"))
         else:
-            step(f"proxy {PROXY_NAME} exists: using it")
+            step(f"proxy {name} exists: using it")
         step("waiting for the target to be AVAILABLE")
-        with aws_errors(aws, proxy=PROXY_NAME):
-            _wait_available(aws.client("rds"), seeded["db_instance"])
-        step(f"rdsproxyctl connect {PROXY_NAME} --iam --user {user}: mint an IAM token, connect "
-             "with psycopg over verify-full TLS (the sandbox CA), run a query")
+        with aws_errors(aws, proxy=name):
+            _wait_available(aws.client("rds"), name, instance)
+        step(f"rdsproxyctl connect {name} --iam --user {user}: mint an IAM token, connect "
+             f"with {driver} over verify-full TLS (the sandbox CA), run a query")
         smoke = connect_core.smoke_test(aws, connect_core.ConnectSpec(
-            proxy=PROXY_NAME, user=user, database=database, iam=True,
+            proxy=name, user=user, database=database, iam=True,
             ca_bundle=str(directory / st.CA_FILE)))
         if not smoke.ok:
             failure = smoke.failure
             raise ConnectionFailure(f"connecting through the proxy failed: {failure.message}",
                                     hint=failure.remedy)
-        step(f"rdsproxyctl show {PROXY_NAME}")
-        details = proxies.describe(aws, PROXY_NAME)
-        step(f"rdsproxyctl logs {PROXY_NAME} --since 2m")
-        group = LOG_GROUP_PREFIX + PROXY_NAME
-        lines = _recent_logs(aws, PROXY_NAME)
-        step(f"rdsproxyctl diagnose {PROXY_NAME} --user {user}")
-        (report,) = diagnose.run(aws, PROXY_NAME, diagnose.Options(user=user))
-    return DemoResult(proxy_name=PROXY_NAME, endpoint=smoke.host, port=smoke.port, user=user,
+        step(f"rdsproxyctl show {name}")
+        details = proxies.describe(aws, name)
+        step(f"rdsproxyctl logs {name} --since 2m")
+        group = LOG_GROUP_PREFIX + name
+        lines = _recent_logs(aws, name)
+        step(f"rdsproxyctl diagnose {name} --user {user}")
+        (report,) = diagnose.run(aws, name, diagnose.Options(user=user))
+    return DemoResult(proxy_name=name, endpoint=smoke.host, port=smoke.port, user=user,
                       database=database, created=created, connect=smoke, diagnose=report,
                       log_group=group, log_lines=lines, details=details)
 
 
-def _wait_available(rds: Any, instance: str) -> None:
+def _wait_available(rds: Any, name: str, instance: str) -> None:
     deadline = time.monotonic() + TARGET_TIMEOUT
     health: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        for target in rds.describe_db_proxy_targets(DBProxyName=PROXY_NAME)["Targets"]:
+        for target in rds.describe_db_proxy_targets(DBProxyName=name)["Targets"]:
             if target.get("RdsResourceId") == instance:
                 health = target.get("TargetHealth") or {}
         if health.get("State") == "AVAILABLE":

@@ -176,8 +176,10 @@ def load(directory: Path) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 # -- up -----------------------------------------------------------------------------------
-def up(directory: Path, *, region: str | None = None, progress: Progress = _quiet) -> SandboxStatus:
-    """Start the sandbox (or whatever part of it is not running)."""
+def up(directory: Path, *, region: str | None = None, mysql: bool = False,
+       progress: Progress = _quiet) -> SandboxStatus:
+    """Start the sandbox (or whatever part of it is not running).  ``mysql``: also a MariaDB
+    server for MYSQL proxies (kept from then on: later `up`s restart it)."""
     _check_dir(directory)
     existed = directory.exists()
     try:
@@ -185,7 +187,10 @@ def up(directory: Path, *, region: str | None = None, progress: Progress = _quie
             state = st.read_json(directory / st.STATE_FILE)
             if state is None:  # a region only matters for a new sandbox
                 state = _create(directory, region or DEFAULT_REGION, progress)
+            if mysql and not state.get("mariadb"):
+                _create_mariadb(directory, state, progress)
             _ensure_postgres(directory, state, progress)
+            _ensure_mariadb(directory, state, progress)
             _ensure_daemon(directory, state, progress)
     except BaseException:
         if st.read_json(directory / st.STATE_FILE) is None:  # nothing usable was made
@@ -253,6 +258,51 @@ def _ensure_postgres(directory: Path, state: dict[str, Any], progress: Progress)
     st.write_json(directory / st.STATE_FILE, state)
 
 
+def _mariadb_server(state: dict[str, Any]) -> Any:
+    from rdsproxyctl.sandbox.mariadb import Server
+
+    my = state["mariadb"]
+    return Server(mariadbd=Path(my["mariadbd"]), base_dir=Path(my["base_dir"]),
+                  owner=my.get("owner"))
+
+
+def _create_mariadb(directory: Path, state: dict[str, Any], progress: Progress) -> None:
+    from rdsproxyctl.sandbox import mariadb
+
+    mariadb.find_binaries()  # before making anything: say how to install MariaDB
+    progress("creating a MariaDB data directory (mariadb-install-db)")
+    password = secrets.token_urlsafe(18)
+    app = state["app"]
+    server = mariadb.create(directory, superuser_password=password, app_user=app["user"],
+                            app_password=app["password"], app_database=app["database"],
+                            cert=directory / st.CERT_FILE, key=directory / st.KEY_FILE,
+                            ca=directory / st.CA_FILE)
+    state["mariadb"] = {"mariadbd": str(server.mariadbd), "base_dir": str(server.base_dir),
+                        "owner": server.owner, "host": "127.0.0.1", "port": st.free_port(),
+                        "superuser": mariadb.SUPERUSER, "superuser_password": password,
+                        "max_connections": mariadb.MAX_CONNECTIONS}
+    st.write_json(directory / st.STATE_FILE, state)
+
+
+def _ensure_mariadb(directory: Path, state: dict[str, Any], progress: Progress) -> None:
+    from rdsproxyctl.sandbox import mariadb
+
+    if not state.get("mariadb"):
+        return
+    server = _mariadb_server(state)
+    if server.pid() is not None:
+        return
+    if not server.data_dir.exists():
+        raise CheckFailed(f"the sandbox's MariaDB data directory {server.data_dir} is gone",
+                          hint=f"`rdsproxyctl sandbox down --dir {directory}`, then `up` again")
+    my = state["mariadb"]
+    if not st.port_is_free(my["host"], my["port"]):
+        my["port"] = st.free_port()
+    progress(f"starting MariaDB on {my['host']}:{my['port']}")
+    mariadb.start(server, my["port"], my["max_connections"])
+    st.write_json(directory / st.STATE_FILE, state)
+
+
 def _ensure_daemon(directory: Path, state: dict[str, Any], progress: Progress) -> None:
     pid = daemon_pid(directory)
     if pid is not None:
@@ -260,7 +310,9 @@ def _ensure_daemon(directory: Path, state: dict[str, Any], progress: Progress) -
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             info = st.read_json(directory / st.DAEMON_FILE) or {}
-            if info.get("db_port") == state["postgres"]["port"]:
+            mysql_port = (state.get("mariadb") or {}).get("port")
+            if info.get("db_port") == state["postgres"]["port"] and \
+                    info.get("mysql_port") == mysql_port:
                 return
             time.sleep(0.1)
         progress("restarting the sandbox daemon (it did not follow PostgreSQL's new port)")
@@ -336,6 +388,15 @@ def down(directory: Path, progress: Progress = _quiet) -> DownResult:
                 postgres.stop(cluster)
                 stopped.append("postgres")
             postgres.remove(cluster)
+            if state.get("mariadb"):
+                from rdsproxyctl.sandbox import mariadb
+
+                server = _mariadb_server(state)
+                if server.pid() is not None:
+                    progress(f"stopping MariaDB (pid {server.pid()})")
+                    mariadb.stop(server)
+                    stopped.append("mariadb")
+                mariadb.remove(server)
         for name in _OWN_FILES:
             with contextlib.suppress(FileNotFoundError):
                 (directory / name).unlink()
@@ -344,6 +405,9 @@ def down(directory: Path, progress: Progress = _quiet) -> DownResult:
             pg = state["postgres"]
             if st.listening(pg["host"], pg["port"], 0.2):
                 leftovers.append(f"postgres port {pg['host']}:{pg['port']}")
+            my = state.get("mariadb")
+            if my and st.listening(my["host"], my["port"], 0.2):
+                leftovers.append(f"mariadb port {my['host']}:{my['port']}")
         api = info.get("api") or {}
         if api.get("port") and st.listening("127.0.0.1", api["port"], 0.2):
             leftovers.append(f"API port 127.0.0.1:{api['port']}")
@@ -379,6 +443,13 @@ def status(directory: Path) -> SandboxStatus:
              f"RDS Proxy emulator, {len(proxies)} prox{'y' if len(proxies) == 1 else 'ies'}"),
     ]
     logs = [str(directory / st.DAEMON_LOG), str(directory / st.EMULATOR_LOG), str(cluster.log_file)]
+    if state.get("mariadb"):
+        server = _mariadb_server(state)
+        my = state["mariadb"]
+        my_pid = server.pid()
+        parts.insert(2, Part("mariadb", state_of(my_pid), my_pid, f"{my['host']}:{my['port']}",
+                             f"MariaDB, TLS on, max_connections {my['max_connections']}"))
+        logs.append(str(server.log_file))
     return SandboxStatus(directory=str(directory), region=state["region"], endpoint_url=url,
                          ca_file=str(directory / st.CA_FILE), parts=parts, proxies=proxies,
                          log_files=logs)

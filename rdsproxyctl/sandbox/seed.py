@@ -9,7 +9,9 @@
 * in the default VPC: two subnets in different AZs, security groups ``sandbox-proxy``
   and ``sandbox-db`` (the database admits the proxy's group on its port), a DB subnet
   group ``sandbox``;
-* DB instance ``sandbox-db`` (engine postgres) whose endpoint is the real PostgreSQL.
+* DB instance ``sandbox-db`` (engine postgres) whose endpoint is the real PostgreSQL;
+* with MariaDB (``sandbox up --mysql``): DB instance ``sandbox-mysql`` (engine mariadb)
+  whose endpoint is the real MariaDB, and the proxies' group opened on 3306 too.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ ADMIN_USER = "sandbox-admin"
 SECRET_NAME = "sandbox/app"
 ROLE_NAME = "sandbox-rds-proxy"
 DB_INSTANCE = "sandbox-db"
+MYSQL_INSTANCE = "sandbox-mysql"
 SUBNET_GROUP = "sandbox"
 
 _ALLOW_ALL = {"Version": "2012-10-17",
@@ -47,6 +50,7 @@ class Seeded:
     db_security_group: str
     db_instance: str
     db_name: str
+    mysql_instance: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -109,8 +113,30 @@ def seed(aws: Any, *, db_host: str, db_port: int, superuser_password: str, app_u
         MasterUserPassword=superuser_password, DBName=app_database, Port=db_port,
         DBSubnetGroupName=SUBNET_GROUP, VpcSecurityGroupIds=[db_sg],
         EnableIAMDatabaseAuthentication=True)
+    ec2.authorize_security_group_ingress(GroupId=proxy_sg, IpPermissions=[{
+        "IpProtocol": "tcp", "FromPort": 3306, "ToPort": 3306,
+        "IpRanges": [{"CidrIp": vpc["CidrBlock"], "Description": "MySQL clients in the VPC"}]}])
     return Seeded(account_id=account, region=region, admin_user=ADMIN_USER,
                   access_key_id=key["AccessKeyId"], secret_access_key=key["SecretAccessKey"],
                   secret_arn=secret_arn, role_arn=role_arn, vpc_id=vpc["VpcId"],
                   subnet_ids=subnets, proxy_security_group=proxy_sg, db_security_group=db_sg,
                   db_instance=DB_INSTANCE, db_name=app_database)
+
+
+def seed_mysql(aws: Any, seeded: Seeded, *, db_port: int, superuser_password: str) -> Seeded:
+    """DB instance ``sandbox-mysql`` (engine mariadb) for MYSQL proxies, the database's
+    group open to the proxies on its port; ``seeded`` with its name."""
+    from dataclasses import replace
+
+    rds, ec2 = aws.client("rds"), aws.client("ec2")
+    ec2.authorize_security_group_ingress(GroupId=seeded.db_security_group, IpPermissions=[{
+        "IpProtocol": "tcp", "FromPort": db_port, "ToPort": db_port,
+        "UserIdGroupPairs": [{"GroupId": seeded.proxy_security_group,
+                              "Description": "from the proxies (MariaDB)"}]}])
+    rds.create_db_instance(
+        DBInstanceIdentifier=MYSQL_INSTANCE, Engine="mariadb", EngineVersion="10.11.9",
+        DBInstanceClass="db.t3.micro", AllocatedStorage=20, MasterUsername="admin",
+        MasterUserPassword=superuser_password, DBName=seeded.db_name, Port=db_port,
+        DBSubnetGroupName=SUBNET_GROUP, VpcSecurityGroupIds=[seeded.db_security_group],
+        EnableIAMDatabaseAuthentication=True)
+    return replace(seeded, mysql_instance=MYSQL_INSTANCE)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rdsproxyctl.core.diagnose import data
 from rdsproxyctl.core.diagnose.framework import (
     FAIL,
     PASS,
@@ -111,7 +112,19 @@ def logs_pinning(ctx: Context) -> Finding:
         "logs.pinning", WARN,
         f"{ratio:.0%} of client connections were pinned (top reason: {top})",
         evidence=evidence,
-        remedy="avoid what pins: prepared statements (psycopg prepare_threshold=None, "
-               "pgbouncer-style statement caches off), SET outside transactions, temporary "
-               "tables; move session settings into the proxy's InitQuery "
-               f"(rdsproxyctl logs summary {ctx.proxy_name} shows the digests)")
+        remedy=_pinning_remedy(ctx))
+
+
+def _pinning_remedy(ctx: Context) -> str:
+    """What avoids pinning, by engine family (rds-proxy-pinning.html)."""
+    digests = f"(rdsproxyctl logs summary {ctx.proxy_name} shows the digests)"
+    if data.proxy(ctx).engine_family == "MYSQL":
+        return ("avoid what pins: server-side prepared statements (use client-side ones: "
+                "JDBC useServerPrepStmts=false), SET of untracked or user variables, LOCK "
+                "TABLES and GET_LOCK, temporary tables; move session settings into the proxy's "
+                "InitQuery, or let SETs stop pinning with SessionPinningFilters "
+                f"(rdsproxyctl pool {ctx.proxy_name} --session-pinning-filter "
+                f"EXCLUDE_VARIABLE_SETS) {digests}")
+    return ("avoid what pins: prepared statements (psycopg prepare_threshold=None, "
+            "pgbouncer-style statement caches off), SET outside transactions, temporary "
+            f"tables; move session settings into the proxy's InitQuery {digests}")

@@ -360,7 +360,6 @@ SIGNATURES: tuple[Signature, ...] = (
             r"password\s+(?:that\s+was\s+)?(?:provided|supplied|given|sent)\s+for\s+(?:the\s+)?"
             + _USER + r"\s+(?:is|was)\s+(?:wrong|incorrect|invalid|not\s+valid)",
             r"(?:wrong|incorrect|invalid|bad)\s+password\s+for\s+(?:the\s+)?" + _USER,
-            r"access\s+denied\s+for\s+" + _USER,
         ),
         filter_terms=(
             "failed", "Failed", "failure", "rejected", "denied", "wrong", "Wrong", "incorrect",
@@ -373,8 +372,28 @@ SIGNATURES: tuple[Signature, ...] = (
             "The password that was provided for the role app_user is wrong.",
             "Proxy authentication with MySQL native password authentication failed for user "
             "'app' with TLS off. Reason: wrong password",
-            "ERROR 1045 (28000): Access denied for user 'app'@'10.0.1.12' (using password: YES)",
             'SCRAM-SHA-256 authentication failed for user "app"',
+        ),
+    ),
+    Signature(
+        id="access-denied",
+        severity="error",
+        title="Access denied (MySQL)",
+        cause="RDS Proxy for MySQL answers every refused login with ERROR 1045: a wrong "
+              "password, a refused IAM token (signed for another host, port 3306 or region, "
+              "expired, no rds-db:connect), or a user without a secret in the proxy's Auth. "
+              "The proxy's own log line (IAM or password authentication failed ..., no "
+              "credentials for the role) says which.",
+        remedy="Find the proxy's log line for the same client connection (rdsproxyctl logs "
+               "NAME --signature iam-auth-failed,password-auth-failed,no-credentials-for-role); "
+               "IAM tokens go with the cleartext plugin over TLS (mysql "
+               "--enable-cleartext-plugin --ssl-mode=VERIFY_IDENTITY).",
+        doc=DOC_TROUBLESHOOTING,
+        patterns=(r"access\s+denied\s+for\s+" + _USER,),
+        filter_terms=("denied", "Denied"),
+        examples=(
+            "ERROR 1045 (28000): Access denied for user 'app'@'10.0.1.12' (using password: YES)",
+            "ERROR 1045 (28000): Access denied for user 'DB_USER'@'%' (using password: YES)",
         ),
     ),
     Signature(
@@ -556,10 +575,12 @@ SIGNATURES: tuple[Signature, ...] = (
             r"client\s+connections?\s+(?:limit|quota)\s+(?:of\s+(?P<limit>\d+)\s+)?"
             r"(?:has\s+been\s+|was\s+)?(?:exceeded|reached)",
             r"too\s+many\s+client\s+connections",
+            r"number\s+(?:of\s+)?simultaneous\s+connections\s+exceeded(?:\D{0,40}?(?P<limit>\d+))?",
         ),
         filter_terms=("exceeded", "reached", "too many", "Too many"),
         examples=(
             "The maximum number of client connections to the proxy exceeded 1000.",
+            "ERROR 1040 (HY000): Number simultaneous connections exceeded (500)",
             "[ERROR] Client connection limit of 500 reached",
         ),
     ),
@@ -573,12 +594,13 @@ SIGNATURES: tuple[Signature, ...] = (
         patterns=(
             r"rate\s+of\s+(?:new\s+)?(?:client\s+)?connections?\s+(?:to\s+(?:the\s+)?proxy\s+)?"
             r"(?:has\s+)?exceeded(?:\D{0,40}?(?P<limit>\d+))?",
-            r"connection\s+rate\s+(?:limit\s+)?(?:has\s+been\s+|was\s+)?(?:exceeded|reached)"
+            r"connections?\s+rate\s+(?:limit\s+)?(?:has\s+been\s+|was\s+)?(?:exceeded|reached)"
             r"(?:\D{0,40}?(?P<limit>\d+))?",
         ),
         filter_terms=("exceeded", "reached"),
         examples=(
             "Rate of connection to proxy exceeded 100.",
+            "ERROR 1040 (HY000): Connections rate limit exceeded (1000)",
             "[WARN] connection rate limit exceeded (limit: 200 per second)",
         ),
     ),
@@ -679,6 +701,50 @@ SIGNATURES: tuple[Signature, ...] = (
             "Request returned an error: permission denied for table orders.",
         ),
     ),
+    Signature(
+        id="tls-connection-error",
+        severity="error",
+        title="TLS connection error (MySQL)",
+        cause="The TLS handshake between a MySQL client and the proxy failed "
+              "(ERROR 2026 \"SSL connection error: Internal Server Error\"); RDS Proxy gives "
+              "it while it cannot serve the handshake, e.g. scaling or under too many new "
+              "connections.",
+        remedy="Retry with back-off; reuse connections; check the client's --ssl-mode and CA "
+               "(proxies present Amazon Trust Services certificates).",
+        doc=DOC_TROUBLESHOOTING,
+        patterns=(r"SSL\s+connection\s+error\W*(?P<reason>.*)",),
+        filter_terms=("SSL connection error",),
+        examples=("ERROR 2026 (HY000): SSL connection error: Internal Server Error",),
+    ),
+    Signature(
+        id="character-set-refused",
+        severity="error",
+        title="Character set refused (MySQL)",
+        cause="The client asked for a character_set_client the proxy refuses (ucs2 and other "
+              "sets MySQL can't take from clients).",
+        remedy="Connect with a supported client character set such as utf8mb4.",
+        doc=DOC_TROUBLESHOOTING,
+        patterns=(
+            r"character_set_client\W{0,4}\s+can(?:'|no)?t\s+be\s+set(?:\s+to\s+the\s+value\s+"
+            r"of\s+(?P<option>\S+))?",
+        ),
+        filter_terms=("character_set_client",),
+        examples=(
+            "ERROR 1231 (42000): Variable ''character_set_client'' can't be set to the value "
+            "of ucs2",
+        ),
+    ),
+    Signature(
+        id="unknown-error",
+        severity="error",
+        title="Unknown error (MySQL)",
+        cause="RDS Proxy for MySQL reported an error it does not describe (ERROR 1105).",
+        remedy="Look at the proxy's log lines around the time of the error; retry.",
+        doc=DOC_TROUBLESHOOTING,
+        patterns=(r"\bERROR\s+\d+\s+\(\w+\)\W+Unknown\s+error\b",),
+        filter_terms=("Unknown error",),
+        examples=("ERROR 1105 (HY000): Unknown error",),
+    ),
     # -- pinning ---------------------------------------------------------------------------------
     Signature(
         id="pinned",
@@ -693,6 +759,42 @@ SIGNATURES: tuple[Signature, ...] = (
             r"(?:session|connection)\s+(?:was|has\s+been|got|is|became)\s+pinned" + _REASON,
             r"pinning\s+(?:the\s+)?(?:client\s+)?(?:session|connection)\b" + _REASON,
         ),
+        filter_terms=("pinned", "pinning", "Pinning"),
+        examples=(
+            "[WARN] [proxyEndpoint=default] [clientConnection=5] The client session was pinned "
+            "to the database connection [dbConnection=7] for the remainder of the session. The "
+            "proxy can't reuse this connection until the session ends. Reason: A cursor was "
+            "declared.",
+        ),
+    ),
+    Signature(
+        id="pinned-lock",
+        severity="warn",
+        title="Pinned: table or named lock (MySQL)",
+        cause="The client took an explicit table lock (LOCK TABLE(S), FLUSH TABLES WITH READ "
+              "LOCK) or a named lock (GET_LOCK); locks belong to one database session.",
+        remedy="Use row locks inside transactions (SELECT ... FOR UPDATE) instead of table or "
+               "named locks, or accept pinning for the clients that need them.",
+        doc=DOC_PINNING,
+        parent="pinned",
+        reason_patterns=(r"(?:table|named)\s+lock|GET_LOCK|LOCK\s+TABLES?",),
+        filter_terms=("pinned", "pinning", "Pinning"),
+        examples=(
+            "[WARN] [proxyEndpoint=default] [clientConnection=5] The client session was pinned "
+            "to the database connection [dbConnection=7] for the remainder of the session. The "
+            "proxy can't reuse this connection until the session ends. Reason: A named lock was "
+            'created with GET_LOCK. Digest: "SELECT GET_LOCK(?, ?)".',
+        ),
+    ),
+    Signature(
+        id="pinned-temporary-table",
+        severity="warn",
+        title="Pinned: temporary table",
+        cause="The client created a temporary table, which lives in one database session.",
+        remedy="Use a regular table (per request, dropped after use) or a derived table / CTE.",
+        doc=DOC_PINNING,
+        parent="pinned",
+        reason_patterns=(r"temp(?:orary)?\s+table",),
         filter_terms=("pinned", "pinning", "Pinning"),
         examples=(
             "[WARN] [proxyEndpoint=default] [clientConnection=5] The client session was pinned "
@@ -751,7 +853,12 @@ SIGNATURES: tuple[Signature, ...] = (
         cause="SQL changed session settings the proxy does not track (SET of a parameter, "
               "search_path ...); the digest shows the statement.",
         remedy="Move the setting to the proxy's InitQuery or the DB parameter group, or use "
-               "SET LOCAL inside transactions.",
+               "SET LOCAL inside transactions. MySQL proxies: SET of a tracked variable "
+               "(autocommit, NAMES, sql_mode, time_zone, transaction_isolation ...) doesn't "
+               "pin; the target group's SessionPinningFilters EXCLUDE_VARIABLE_SETS makes "
+               "other SETs (user variables too) stop pinning (rdsproxyctl pool NAME "
+               "--session-pinning-filter EXCLUDE_VARIABLE_SETS), at the price of those "
+               "settings not following the session to other connections.",
         doc=DOC_PINNING,
         parent="pinned",
         reason_patterns=(
@@ -766,6 +873,11 @@ SIGNATURES: tuple[Signature, ...] = (
             "session ends. Reason: SQL changed session settings that the proxy doesn't track. "
             "Consider moving session configuration to the proxy's initialization query. Digest: "
             "\"set search_path to $1\".",
+            "[WARN] [proxyEndpoint=default] [clientConnection=5] The client session was pinned "
+            "to the database connection [dbConnection=7] for the remainder of the session. The "
+            "proxy can't reuse this connection until the session ends. Reason: SQL changed "
+            "session settings that the proxy doesn't track (a user variable was set). Digest: "
+            '"SET @x := ?".',
         ),
     ),
     Signature(

@@ -20,4 +20,12 @@ The PostgreSQL adapter:
 * :mod:`.protocol` -- message framing, the startup packet, message builders
 * :mod:`.scram` -- SCRAM-SHA-256 (server and client side) and MD5 password checks
 * :mod:`.iamtoken` -- RDS IAM auth token validation (SigV4, recomputed with botocore)
+
+The MySQL adapter (:mod:`.mysql`, on 3306; it shares :mod:`.iamtoken`):
+
+* :mod:`.mysql.session` -- its listener and client sessions: handshake, TLS, client
+  authentication, multiplexing from the server status flags
+* :mod:`.mysql.backend` -- a connection to MariaDB/MySQL (a pool ``Backend``) and the opener
+* :mod:`.mysql.packets` -- the wire protocol: framing, connection phase, response scanner
+* :mod:`.mysql.pinning` -- which SQL pins, what is tracked, and its digest
 """

@@ -172,6 +172,12 @@ class Control:
             borrow_timeout=int(group.borrow_timeout),
             init_query=getattr(group, "init_query", None) or None)
 
+    def session_pinning_filters(self, proxy_name: str) -> tuple[str, ...]:
+        """The target group's SessionPinningFilters (MySQL family), as of now."""
+        proxy = self.rds.db_proxies.get(proxy_name)
+        group = proxy.proxy_target_groups.get("default") if proxy is not None else None
+        return tuple(getattr(group, "session_pinning_filters", None) or ())
+
     def targets(self, proxy_name: str) -> list[TargetView]:
         proxy = self.rds.db_proxies.get(proxy_name)
         if proxy is None:

@@ -111,7 +111,8 @@ class HealthChecker:
             if await self._answers(target):
                 return
         known.fingerprint, known.checked, known.tcp_checked = fingerprint, now, now
-        self._set(proxy, target, known, await self.probe(target, user, password))
+        self._set(proxy, target, known, await self.probe(target, user, password,
+                                                         proxy.engine_family))
 
     @staticmethod
     async def _answers(target: TargetView) -> bool:
@@ -123,16 +124,22 @@ class HealthChecker:
         writer.close()
         return True
 
-    async def probe(self, target: TargetView, user: str | None,
-                    password: str | None) -> tuple[str, str | None, str | None]:
+    async def probe(self, target: TargetView, user: str | None, password: str | None,
+                    engine_family: str = "POSTGRESQL") -> tuple[str, str | None, str | None]:
         endpoint = Endpoint(target.endpoint or "127.0.0.1", target.port, self.backend_ssl)
         if user is None:  # end-to-end IAM: is the database there?
             if await self._answers(target):
                 return ("AVAILABLE", None, None)
             return ("UNAVAILABLE", "UNREACHABLE",
                     f"The database at {endpoint.host}:{endpoint.port} doesn't answer.")
+        opener: Any = BackendConnection
+        database = "postgres"
+        if engine_family == "MYSQL":
+            from rdsproxyctl.sandbox.emulator.mysql.backend import MySQLBackend
+
+            opener, database = MySQLBackend, ""
         try:
-            conn = await BackendConnection.open(endpoint, PoolKey(user, "postgres"), password)
+            conn = await opener.open(endpoint, PoolKey(user, database), password)
         except BackendError as exc:
             if exc.kind == "unreachable":
                 return ("UNAVAILABLE", "UNREACHABLE", exc.message)

@@ -76,6 +76,43 @@ CLIENT: dict[str, ClientMessage] = {
 
 
 @dataclass(frozen=True)
+class MySQLClientMessage:
+    """An ERR packet: MySQL error code, SQLSTATE and text."""
+
+    code: int
+    sqlstate: str
+    text: str
+
+    def format(self, **values: object) -> str:
+        return self.text.format(**values)
+
+
+#: What MySQL clients see (ERR packets), keyed by cause: RDS Proxy's documented MySQL texts,
+#: verbatim, from "Troubleshooting for RDS Proxy", section "RDS Proxy for MySQL"
+#: (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy.troubleshooting.html).
+#: Every authentication failure (wrong password, refused IAM token, no secret for the user)
+#: is the one "Access denied" text; the proxy's log says why.
+MYSQL_CLIENT: dict[str, MySQLClientMessage] = {
+    "access_denied": MySQLClientMessage(
+        1045, "28000", "Access denied for user '{user}'@'%' (using password: YES)"),
+    "tls_required": MySQLClientMessage(3159, "HY000", "This RDS Proxy requires TLS connections."),
+    "borrow_timeout": MySQLClientMessage(
+        9501, "HY000", "Timed-out waiting to acquire database connection"),
+    "iam_rate_limited": MySQLClientMessage(
+        1040, "HY000", "IAM authentication rate limit exceeded"),
+    "connection_rate": MySQLClientMessage(
+        1040, "HY000", "Connections rate limit exceeded ({limit})"),
+    "max_client_connections": MySQLClientMessage(
+        1040, "HY000", "Number simultaneous connections exceeded ({limit})"),
+    "unknown_error": MySQLClientMessage(1105, "HY000", "Unknown error"),
+    "character_set_client": MySQLClientMessage(
+        1231, "42000", "Variable ''character_set_client'' can't be set to the value of {value}"),
+    # Not RDS Proxy texts: a client without protocol 4.1 or with a malformed packet.
+    "protocol_violation": MySQLClientMessage(1043, "08S01", "Bad handshake"),
+}
+
+
+@dataclass(frozen=True)
 class LogMessage:
     level: str
     text: str
@@ -158,6 +195,16 @@ LOG: dict[str, LogMessage] = {
         "WARN", "The client session was pinned to the database connection [dbConnection={db}] "
         "for the remainder of the session. The proxy can't reuse this connection until the "
         "session ends. Reason: {reason}", True),
+    # MySQL client authentication (the PostgreSQL lines' shape, with MySQL's plugin names)
+    "mysql_password_auth_succeeded": LogMessage(
+        "INFO", 'Proxy authentication with MySQL native password authentication succeeded for '
+        'user "{user}" with TLS {tls}.'),
+    "mysql_password_auth_failed": LogMessage(
+        "WARN", 'Proxy authentication with MySQL native password authentication failed for '
+        'user "{user}" with TLS {tls}. Reason: {reason}'),
+    "mysql_iam_cleartext_without_tls": LogMessage(
+        "WARN", 'Proxy authentication with IAM authentication failed for user "{user}" with '
+        "TLS off. Reason: IAM authentication is allowed only with SSL connections.", True),
     # DebugLogging
     "debug_query": LogMessage("DEBUG", "The client sent the SQL statement: {sql}"),
     "debug_parse": LogMessage("DEBUG", "The client prepared the SQL statement: {sql}"),
@@ -210,6 +257,16 @@ PIN_REASONS: dict[str, str] = {
     "advisory_lock": "A session-level advisory lock function was called. Digest: \"{digest}\".",
     # the limits section of the RDS Proxy pages: text over 16 KB is not inspected
     "too_large": "The connection ran a SQL query which exceeded the 16384 byte limit.",
+    # MySQL and MariaDB ("Conditions that cause pinning for RDS for MySQL and RDS for
+    # MariaDB" on the same page; ``settings`` and ``too_large`` above serve them too)
+    "user_variable": "SQL changed session settings that the proxy doesn't track (a user "
+                     'variable was set). Digest: "{digest}".',
+    "table_lock": 'An explicit table lock was taken. Digest: "{digest}".',
+    "named_lock": 'A named lock was created with GET_LOCK. Digest: "{digest}".',
+    "temporary_table": 'A temporary table was created. Digest: "{digest}".',
+    "prepared_statement": "A prepared statement was detected.",
+    "session_command": "The client sent a command that changes the session state. Digest: "
+                       '"{digest}".',
 }
 
 #: ``{reason}`` of ``password_auth_failed``.

@@ -33,6 +33,7 @@ from rdsproxyctl.sandbox.emulator.scram import Verifier
 log = logging.getLogger("rdsproxyctl.sandbox")
 
 PROXY_PORT = 5432
+MYSQL_PORT = 3306
 READ_SIZE = 1 << 16
 #: asyncio's TLS layer gives every connection a read buffer of ``SSLProtocol.max_size``
 #: bytes (256 KiB in CPython 3.11), allocated up front: 1,000 TLS clients cost 256 MB.
@@ -72,8 +73,15 @@ def _postgres() -> Adapter:
     return Adapter("POSTGRESQL", PgClientSession, opener)
 
 
-#: Engine family -> adapter factory (a MySQL adapter registers "MYSQL" here).
-ADAPTERS: dict[str, Callable[[], Adapter]] = {"POSTGRESQL": _postgres}
+def _mysql() -> Adapter:
+    from rdsproxyctl.sandbox.emulator.mysql.backend import opener
+    from rdsproxyctl.sandbox.emulator.mysql.session import MySQLSession
+
+    return Adapter("MYSQL", MySQLSession, opener)
+
+
+#: Engine family -> adapter factory.
+ADAPTERS: dict[str, Callable[[], Adapter]] = {"POSTGRESQL": _postgres, "MYSQL": _mysql}
 
 
 class Emulator:
@@ -85,7 +93,7 @@ class Emulator:
         self.shipper = shipper
         self.server_ssl = server_ssl
         self.backend_ssl = backend_ssl
-        self.servers: dict[str, asyncio.base_events.Server] = {}
+        self.servers: dict[str, Any] = {}  # address (5432) or address:3306 -> .close()
         self.sessions: dict[int, Any] = {}  # by [clientConnection=N]
         self.pools: dict[tuple[str, str], TargetPool] = {}
         self.verifiers: dict[str, Verifier] = {}
@@ -116,11 +124,19 @@ class Emulator:
 
     # -- listeners ------------------------------------------------------------------------
     async def serve(self, address: str, sock: socket.socket) -> None:
+        if sock.getsockname()[1] == MYSQL_PORT:
+            # MySQL clients send their TLS ClientHello right behind the SSLRequest: that
+            # listener reads the socket itself until TLS starts (mysql/session.py)
+            from rdsproxyctl.sandbox.emulator.mysql.session import serve_mysql
+
+            self.servers[f"{address}:{MYSQL_PORT}"] = serve_mysql(self, address, sock)
+            return
+
         async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             try:
                 proxy = self.control.proxy_at(address)
                 adapter = self.adapter(proxy.engine_family) if proxy is not None else None
-                if proxy is None or adapter is None:
+                if proxy is None or adapter is None or proxy.engine_family != "POSTGRESQL":
                     return  # deleted meanwhile, or an engine family not emulated
                 await adapter.session(self, address, proxy, reader, writer).run()
             finally:
@@ -130,9 +146,10 @@ class Emulator:
         self.servers[address] = await asyncio.start_server(accept, sock=sock, limit=READ_SIZE)
 
     async def close_address(self, address: str) -> None:
-        server = self.servers.pop(address, None)
-        if server is not None:
-            server.close()
+        for key in (address, f"{address}:{MYSQL_PORT}"):
+            server = self.servers.pop(key, None)
+            if server is not None:
+                server.close()
         for session in list(self.sessions.values()):
             if session.core.address == address:
                 session.kill("proxy_deleted")
@@ -230,7 +247,9 @@ class Emulator:
         for (proxy_id, target), pool in self.pools.items():
             pools.append({"proxy_id": proxy_id, "proxy": self._proxy_name(proxy_id),
                           "target": target, **pool.stats()})
-        return {"listeners": sorted(self.servers), "sessions": len(self.sessions),
+        return {"listeners": sorted(k for k in self.servers if ":" not in k),
+                "mysql_listeners": sorted(k.split(":")[0] for k in self.servers if ":" in k),
+                "sessions": len(self.sessions),
                 "pools": pools, "metrics_published": self.metrics.published}
 
     def verifier(self, password: str) -> Verifier:
@@ -287,6 +306,9 @@ class LoopbackAllocator:
     emulator: Emulator
     loop: asyncio.AbstractEventLoop
     port: int = PROXY_PORT
+    #: Also bound on each address: MySQL proxies listen on 3306 (a PostgreSQL proxy's
+    #: 3306, and a MySQL proxy's 5432, end each connection at once).
+    extra_ports: tuple[int, ...] = (MYSQL_PORT,)
     first: int = 2
     last: int = 254
     sockets: dict[str, socket.socket] = field(default_factory=dict)
@@ -296,33 +318,56 @@ class LoopbackAllocator:
         with self._lock:
             candidates = list(range(self.first, self.last + 1))
             start = random.randrange(len(candidates))
-            for n in candidates[start:] + candidates[:start]:
-                address = f"127.0.0.{n}"
-                if address in self.sockets:
-                    continue
+            order = candidates[start:] + candidates[:start]
+            # Both ports if possible; else 5432 alone (something on the machine holds
+            # 0.0.0.0:3306, a system MySQL: MYSQL proxies then get no listener, the others
+            # still work).
+            for ports in ((self.port, *self.extra_ports), (self.port,)):
+                for n in order:
+                    address = f"127.0.0.{n}"
+                    if address in self.sockets or f"{address}:{MYSQL_PORT}" in self.sockets:
+                        continue
+                    socks = self._bind(address, ports)
+                    if not socks:
+                        continue
+                    self.sockets[address] = socks[0]
+                    for sock in socks[1:]:
+                        self.sockets[f"{address}:{sock.getsockname()[1]}"] = sock
+                    for sock in socks:
+                        asyncio.run_coroutine_threadsafe(self.emulator.serve(address, sock),
+                                                         self.loop)
+                    return address
+        return None
+
+    @staticmethod
+    def _bind(address: str, ports: tuple[int, ...]) -> list[socket.socket]:
+        """Listening sockets on ``address`` for every port, or none."""
+        socks: list[socket.socket] = []
+        try:
+            for port in ports:
                 # IPPROTO_TCP, not 0: asyncio turns Nagle off (TCP_NODELAY) only on sockets
                 # whose proto says TCP, and accepted sockets inherit it.  With proto 0 every
                 # small reply waited for the client's delayed ACK (40 ms a round trip).
                 sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-                try:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                    sock.bind((address, self.port))
-                    sock.listen(128)
-                    sock.setblocking(False)
-                except OSError:
-                    sock.close()
-                    continue
-                self.sockets[address] = sock
-                asyncio.run_coroutine_threadsafe(self.emulator.serve(address, sock), self.loop)
-                return address
-        return None
+                socks.append(sock)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind((address, port))
+                sock.listen(128)
+                sock.setblocking(False)
+        except OSError:
+            for sock in socks:
+                sock.close()
+            return []
+        return socks
 
     def release(self, address: str) -> None:
         with self._lock:
-            sock = self.sockets.pop(address, None)
-        if sock is not None:
+            socks = [s for s in (self.sockets.pop(address, None),
+                                 *(self.sockets.pop(f"{address}:{p}", None)
+                                   for p in self.extra_ports)) if s is not None]
+        if socks:
             fut = asyncio.run_coroutine_threadsafe(self.emulator.close_address(address), self.loop)
-            fut.add_done_callback(lambda _f: sock.close())
+            fut.add_done_callback(lambda _f: [s.close() for s in socks])
 
     def close_all(self) -> None:
         with self._lock:
