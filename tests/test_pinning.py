@@ -82,9 +82,9 @@ def test_no_pinning_passes_and_small_share_warns():
 
 
 @pytest.mark.parametrize("reason, cause", [
-    ("An advisory lock was taken.", "advisory-lock"),
+    ("An advisory lock was taken.", "lock"),
     ('A session-level advisory lock function was called. Digest: "select pg_advisory_lock($1)".',
-     "advisory-lock"),
+     "lock"),
     ('A temporary table, sequence or view was created. Digest: "create temp table t (a int)".',
      "temporary-table"),
     ('A sequence function (nextval, setval, currval, lastval) was called. Digest: '
@@ -95,11 +95,29 @@ def test_no_pinning_passes_and_small_share_warns():
     ("A cursor was declared.", "cursor"),
     ("LISTEN was called.", "listen"),
     ("nextval was called.", "sequence"),
+    ('An explicit table lock was taken. Digest: "lock tables t write".', "lock"),
+    ('A named lock was created with GET_LOCK. Digest: "select get_lock($1, $2)".', "lock"),
+    ('The client sent a command that changes the session state. Digest: "COM_SET_OPTION".',
+     "other"),
     ("Something new.", "other"),
 ])
 def test_generic_pin_reasons(reason, cause):
     assert cause_of("pinned", reason) == cause
     assert CAUSES[cause].inherent
+
+
+def test_every_pinning_signature_of_the_catalog_is_read():
+    from rdsproxyctl.core.logs.signatures import SIGNATURES
+    from rdsproxyctl.core.pinning import PIN_SIGNATURES
+
+    for sig in SIGNATURES:
+        if sig.id == "pinned" or sig.parent == "pinned":
+            assert sig.id in PIN_SIGNATURES
+            for example in sig.examples:
+                report = analyse([example])
+                assert report.pin_events == 1, example
+                if sig.id != "pinned":
+                    assert report.groups[0].cause != "other", (sig.id, example)
 
 
 def test_sql_prepare_and_the_digest_of_generic_lines():

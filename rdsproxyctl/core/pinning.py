@@ -61,6 +61,10 @@ _PREPARED_FIXES = (
         "https://www.prisma.io/docs/orm/overview/databases/pgbouncer"),
     Fix("Rails (ActiveRecord)", "prepared_statements: false in database.yml",
         "https://api.rubyonrails.org/classes/ActiveRecord/ConnectionAdapters/PostgreSQLAdapter.html"),
+    Fix("MySQL Connector/J", "useServerPrepStmts=false (the default)",
+        "https://dev.mysql.com/doc/connector-j/en/connector-j-connp-props-prepared-statements.html"),
+    Fix("node mysql2", "connection.query() instead of execute()",
+        "https://sidorares.github.io/node-mysql2/docs/documentation/prepared-statements"),
 )
 _INHERENT = "this is inherent: keep the session short (connect, do the work, disconnect)"
 
@@ -97,8 +101,8 @@ CAUSES: dict[str, Cause] = {c.key: c for c in (
           )),
     Cause("temporary-table", "Temporary table", "The session created a temporary table, "
           "which exists in one database session only.", True),
-    Cause("advisory-lock", "Advisory lock", "The session took an advisory lock, which is "
-          "held by one database session.", True),
+    Cause("lock", "Lock held by the session", "The session took a lock that belongs to its "
+          "database session (an advisory lock, LOCK TABLES, GET_LOCK).", True),
     Cause("cursor", "Cursor", "The session declared a cursor, which lives in one database "
           "session.", True),
     Cause("listen", "LISTEN", "The session listens for notifications on its database "
@@ -114,7 +118,9 @@ CAUSES: dict[str, Cause] = {c.key: c for c in (
 #: Signature -> cause; the generic ``pinned`` row is sorted by its reason text.
 _BY_SIGNATURE = {"pinned-parse-message": "prepared-statement",
                  "pinned-session-settings": "session-settings",
-                 "pinned-statement-too-large": "statement-too-large"}
+                 "pinned-statement-too-large": "statement-too-large",
+                 "pinned-temporary-table": "temporary-table",
+                 "pinned-lock": "lock"}
 _BY_REASON = (
     (re.compile(r"\b(?:PREPARE|EXECUTE|DEALLOCATE)\b"), "sql-prepare"),  # SQL keywords, upper
     (re.compile(r"prepar|parse|extended", re.I), "prepared-statement"),
@@ -122,16 +128,23 @@ _BY_REASON = (
      "session-settings"),
     (re.compile(r"\d+\s*bytes?|too\s+(?:large|long)", re.I), "statement-too-large"),
     (re.compile(r"temp(?:orary)?\s+(?:table|sequence|view)", re.I), "temporary-table"),
-    (re.compile(r"advisory|lock", re.I), "advisory-lock"),
+    (re.compile(r"advisory|\block|get_lock", re.I), "lock"),
     (re.compile(r"cursor", re.I), "cursor"),
     (re.compile(r"listen|notif", re.I), "listen"),
     (re.compile(r"nextval|setval|currval|sequence", re.I), "sequence"),
     (re.compile(r"discard|\bload\b", re.I), "discard-or-load"),
 )
-PIN_SIGNATURES = ("pinned", "pinned-parse-message", "pinned-session-settings",
-                  "pinned-statement-too-large")
+
+def _pin_signatures() -> frozenset[str]:
+    """The catalog's pinning rows: ``pinned`` and its children (whatever they become)."""
+    from rdsproxyctl.core.logs.signatures import SIGNATURES
+
+    return frozenset(s.id for s in SIGNATURES if s.id == "pinned" or s.parent == "pinned")
+
+
+PIN_SIGNATURES = _pin_signatures()
 #: What ``pinning NAME`` fetches (the pin lines, and client connections for the share).
-FETCH_SIGNATURES = (*PIN_SIGNATURES, "client-connected")
+FETCH_SIGNATURES = (*sorted(PIN_SIGNATURES), "client-connected")
 _SET = re.compile(r"\bset\s+(?:session\s+)?([A-Za-z_][\w.]*)\s*(?:=|\bto\b)\s*([^;]*)", re.I)
 
 
