@@ -153,3 +153,15 @@ def test_more_pinned_clients_than_the_cap_is_the_proxy(sandbox, sandbox_cli, cli
         for conn in [*pinned, waiter]:
             conn.close()
 
+
+
+def test_capacity_of_a_mysql_proxy_asks_mariadb(sandbox, sandbox_cli):
+    sandbox.make_proxy("m-capacity", engine="MYSQL", pool={"MaxConnectionsPercent": 60,
+                                                           "MaxIdleConnectionsPercent": 30})
+    f, _ = finding(sandbox_cli, "m-capacity", "pool.capacity", "--user", sandbox.app_user,
+                   "--connect", code=0)
+    ev = f["evidence"]
+    assert f["status"] == "PASS", f
+    assert (ev["max_connections"], ev["ceiling"], ev["reserved_connections"]) == (100, 60, 0)
+    assert ev["max_connections_source"].startswith("the database")
+    assert ev["client_backends"] >= 1

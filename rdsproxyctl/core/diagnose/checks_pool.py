@@ -160,23 +160,14 @@ def _from_database(ctx: Context) -> tuple[int | None, dict[str, Any]]:
     from rdsproxyctl.core.diagnose.checks_connect import connect_spec
 
     def fetch() -> dict[str, Any]:
-        import psycopg
-
         prepared = prepare(ctx.aws, connect_spec(ctx))
         conn = db.connect(prepared.params)
         try:
-            with psycopg.ClientCursor(conn) as cur:
-                cur.execute("SELECT current_setting('max_connections')::int, "
-                            "current_setting('superuser_reserved_connections')::int, "
-                            # every user's sessions (pg_stat_activity hides other users'
-                            # backend_type from a non-superuser; numbackends does not)
-                            "(SELECT sum(numbackends) FROM pg_stat_database)")
-                row = cur.fetchone()
+            if prepared.params.engine == "mysql":
+                return _mysql_capacity(conn)
+            return _postgres_capacity(conn)
         finally:
             conn.close()
-        assert row is not None
-        return {"max_connections": int(row[0]), "reserved": int(row[1]),
-                "client_backends": int(row[2])}
 
     try:
         found = ctx.lookups.memo(("db_capacity", ctx.proxy_name), fetch)
@@ -189,6 +180,33 @@ def _from_database(ctx: Context) -> tuple[int | None, dict[str, Any]]:
     return found["max_connections"], {
         "max_connections_source": "the database (through the proxy, --connect)",
         "reserved_connections": found["reserved"], "client_backends": found["client_backends"]}
+
+
+def _postgres_capacity(conn: Any) -> dict[str, Any]:
+    import psycopg
+
+    with psycopg.ClientCursor(conn) as cur:  # the simple protocol: nothing that pins
+        cur.execute("SELECT current_setting('max_connections')::int, "
+                    "current_setting('superuser_reserved_connections')::int, "
+                    # every user's sessions (pg_stat_activity hides other users'
+                    # backend_type from a non-superuser; numbackends does not)
+                    "(SELECT sum(numbackends) FROM pg_stat_database)")
+        row = cur.fetchone()
+    assert row is not None
+    return {"max_connections": int(row[0]), "reserved": int(row[1]),
+            "client_backends": int(row[2])}
+
+
+def _mysql_capacity(conn: Any) -> dict[str, Any]:
+    """MySQL/MariaDB: max_connections (one more is kept for SUPER/CONNECTION_ADMIN, beyond
+    it: nothing to subtract) and every user's connections (Threads_connected)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT @@max_connections")
+        (max_connections,) = cur.fetchone()
+        cur.execute("SHOW GLOBAL STATUS LIKE 'Threads_connected'")
+        row = cur.fetchone()
+    return {"max_connections": int(max_connections), "reserved": 0,
+            "client_backends": int(row[1]) if row else 0}
 
 
 @check("pool.capacity", "pool", "Pool capacity and headroom", link=POOL_DOCS)
