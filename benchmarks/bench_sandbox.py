@@ -99,9 +99,10 @@ def pgbench_env(ca: str) -> dict[str, str]:
     return {"PATH": "/usr/bin:/bin", "PGSSLMODE": "verify-full", "PGSSLROOTCERT": ca}
 
 
-def init_pgbench(pg: dict[str, Any], app: dict[str, Any], env: dict[str, str]) -> None:
+def init_pgbench(pg: dict[str, Any], app: dict[str, Any], env: dict[str, str],
+                 scale: int = 1) -> None:
     """pgbench's tables in the app database (directly on PostgreSQL)."""
-    subprocess.run(["pgbench", "-i", "-q", "-s", "1", "-h", pg["host"], "-p", str(pg["port"]),
+    subprocess.run(["pgbench", "-i", "-q", "-s", str(scale), "-h", pg["host"], "-p", str(pg["port"]),
                     "-U", "app", "app"], env={**env, "PGPASSWORD": app["password"]},
                    check=True, capture_output=True)
 

@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     region = state["region"]
+    loop = os.environ.get("RDSPROXYCTL_SANDBOX_LOOP", "asyncio")  # before the clean-up
     _environment(region)
 
     from moto.moto_api._internal import mock_random
@@ -97,12 +98,28 @@ def main(argv: list[str] | None = None) -> int:
     seeded = _seed_mysql(state, seeded, url)
     log.info("moto server on %s, seeded in %.2fs", url, time.monotonic() - started)
     try:
-        asyncio.run(_serve(directory, state, seeded, url, port))
+        _run_loop(_serve(directory, state, seeded, url, port), loop)
     finally:
         motoext.set_endpoint_allocator(None)
         server.stop()
     log.info("stopped")
     return 0
+
+
+def _run_loop(main: Any, choice: str) -> None:
+    """asyncio's event loop, or uvloop's when RDSPROXYCTL_SANDBOX_LOOP=uvloop (the
+    ``sandbox`` extra installs it; see docs/performance.md for what it changes)."""
+    if choice == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            log.warning("RDSPROXYCTL_SANDBOX_LOOP=uvloop but uvloop is not installed "
+                        "(pip install 'rdsproxyctl[sandbox]'): using asyncio's loop")
+        else:
+            log.info("event loop: uvloop %s", uvloop.__version__)
+            uvloop.run(main)
+            return
+    asyncio.run(main)
 
 
 async def _serve(directory: Path, state: dict[str, Any], seeded: Any, url: str,
