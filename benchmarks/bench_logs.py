@@ -2,7 +2,7 @@
 
 * classify: a generated file of 1,000,000 proxy log lines (the documented shapes with
   random connection ids, addresses, users, digests and 2% unique noise lines),
-  `rdsproxyctl logs classify FILE --summary --all` (and per-line JSON) against
+  `rdsproxyctl logs classify FILE --summary --include-info` (and per-line JSON) against
   `grep -E -i -c` with the catalog's own patterns as EREs (LC_ALL=C: grep's fastest).
   Goal: classify within 10x of grep.
 * fetch: 100,000 events in a proxy's log group on one moto server,
@@ -121,7 +121,7 @@ def classify(bench: Bench) -> None:
         matched = subprocess.run(grep, capture_output=True, text=True, env={"LC_ALL": "C"},
                                  check=True).stdout.strip()
         summary = subprocess.run([tool("rdsproxyctl"), "logs", "classify", str(path), "--summary",
-                                  "--all", "--fail-on", "none", "-o", "json"],
+                                  "--include-info", "--fail-on", "none", "-o", "json"],
                                  capture_output=True, text=True, check=True).stdout
         data = json.loads(summary)
         repeat, bench.repeat = bench.repeat, min(bench.repeat, MAX_REPEAT)
@@ -136,7 +136,7 @@ def classify(bench: Bench) -> None:
                                                  'exec "$@" > "$0"', str(Path(tmp) / "count"),
                                                  *grep],
                     "rdsproxyctl logs classify --summary": [
-                        tool("rdsproxyctl"), "logs", "classify", str(path), "--summary", "--all",
+                        tool("rdsproxyctl"), "logs", "classify", str(path), "--summary", "--include-info",
                         "--fail-on", "none", "-o", "json"],
                     "rdsproxyctl logs classify -o json": [
                         tool("rdsproxyctl"), "logs", "classify", str(path), "-o", "json"],

@@ -77,7 +77,7 @@ def test_the_documented_example_applies_and_a_second_run_changes_nothing(
 
     api_calls.clear()
     second = cli("apply", str(path))
-    assert "no changes" in second.stdout
+    assert "no changes" in second.stderr and second.stdout == ""
     assert api_calls.mutating == []
     again = cli("apply", str(path), "-o", "json").json()
     assert again["no_changes"] is True and again["calls"] == [] and again["changes"] == []
@@ -119,7 +119,7 @@ def test_apply_prints_a_diff_of_fields_and_changes_only_what_differs(
     assert re.search(r"-\s+tags of proxy app-proxy\s+environment\s+production", table)
     cli("apply", str(changed))
     api_calls.clear()
-    assert "no changes" in cli("apply", str(changed)).stdout
+    assert "no changes" in cli("apply", str(changed)).stderr
     assert api_calls.mutating == []
 
 

@@ -168,10 +168,65 @@ def test_connect_json_keys_are_documented(sandbox, sandbox_cli):
     data, _ = smoke(sandbox_cli, "c-docs", "--iam", "--user", sandbox.app_user, "--database",
                     sandbox.app_database)
     assert_documented("connect", data)
-    failed, _ = smoke(sandbox_cli, "c-docs", "--password-env", "BAD", "--user",
-                      sandbox.app_user, code=4, env={"BAD": "not-a-token"})
+    sandbox.make_proxy("c-docs-pw", iam="DISABLED")  # a wrong password, refused by the proxy
+    failed, _ = smoke(sandbox_cli, "c-docs-pw", "--password-env", "BAD", "--user",
+                      sandbox.app_user, code=4, env={"BAD": "not-the-password"})
     assert_documented("connect", failed)
     load = sandbox_cli("connect", "c-docs", "--iam", "--user", sandbox.app_user, "--database",
                        sandbox.app_database, "--count", "4", "--concurrency", "2",
                        "--check-backends", "-o", "json").json()
     assert_documented("connect", load)
+
+
+def test_a_password_against_an_iam_only_proxy_is_refused_before_connecting(sandbox,
+                                                                          sandbox_cli):
+    sandbox.make_proxy("c-iamonly")
+    out = sandbox_cli("connect", "c-iamonly", "--password-env", "PW", code=4,
+                      env={"PW": "a-password"})
+    assert "proxy c-iamonly requires IAM authentication" in out.stderr
+    assert "use --iam, or `rdsproxyctl iam disable c-iamonly`" in out.stderr
+
+
+def test_pg_variables_are_the_defaults_as_psql_reads_them(sandbox, sandbox_cli):
+    """After `eval "$(rdsproxyctl sandbox env)"` (PGUSER, PGDATABASE, PGSSLMODE exported),
+    token and connect need no --user; flags still win."""
+    sandbox.make_proxy("c-pgenv")
+    assert sandbox.env.get("PGUSER") == sandbox.app_user
+    token = sandbox_cli("token", "c-pgenv", "-o", "json").json()
+    assert token["user"] == sandbox.app_user
+    data, _ = smoke(sandbox_cli, "c-pgenv", "--iam")
+    assert data["ok"] and data["user"] == sandbox.app_user
+    out = sandbox_cli("connect", "c-pgenv", "--iam", code=2, env={"PGSSLMODE": "disable"})
+    assert "--sslmode disable" in out.stderr  # PGSSLMODE was read (and a token needs TLS)
+    flag = sandbox_cli("token", "c-pgenv", "--user", "other", "-o", "json").json()
+    assert flag["user"] == "other"
+
+
+def test_connect_takes_a_postgresql_uri(sandbox, sandbox_cli):
+    proxy = sandbox.make_proxy("c-uri")
+    host, port = proxy["Endpoint"], 5432
+    uri = f"postgresql://{sandbox.app_user}@{host}:{port}/{sandbox.app_database}"
+    data, _ = smoke(sandbox_cli, uri, "--iam")
+    assert data["ok"] and data["proxy"] is None and data["host"] == host
+    out = sandbox_cli("connect", f"postgresql://u:pw@{host}/db", "--iam", code=2)
+    assert "a password in the URI is refused" in out.stderr
+
+
+def test_list_and_show_at_60_columns_break_no_word(sandbox, sandbox_cli, monkeypatch):
+    """On a 60-column terminal no name, ARN, address or status is split across lines."""
+    from rdsproxyctl.cli.output import Renderer
+
+    sandbox.make_proxy("c-narrow-sixty")
+    monkeypatch.setattr(Renderer, "is_terminal", lambda self, stream=None: True)
+    env = {"COLUMNS": "60", "NO_COLOR": "1"}
+    for args in (("list",), ("show", "c-narrow-sixty")):
+        table = sandbox_cli(*args, env=env).stdout
+        lines = table.splitlines()
+        data = sandbox_cli(*args, "-o", "json").json()
+        rows = data if isinstance(data, list) else [data["proxy"], *data["targets"]]
+        words = {str(v) for row in rows for k, v in row.items()
+                 if k in ("name", "arn", "endpoint", "status", "rds_resource_id", "role_arn",
+                          "vpc_id") and v and " " not in str(v)}
+        assert words, args
+        for word in words:
+            assert any(word in line for line in lines), (args, word, table)

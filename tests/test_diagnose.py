@@ -15,7 +15,7 @@ from .conftest import ACCOUNT, REGION
 
 def findings(cli, *args, code=None):
     out = cli("diagnose", "demo", "-o", "json", *args, code=code)
-    return {f["id"]: f for f in out.json()["findings"]}, out
+    return {f["id"]: f for f in out.json()[0]["findings"]}, out
 
 
 def by_check(cli, check_id, *args):
@@ -49,7 +49,7 @@ def test_unknown_proxy_exits_3(moto, cli):
 
 def test_json_report_shape(world, cli):
     world.make_proxy("demo")
-    data = cli("diagnose", "demo", "-o", "json", code=None).json()
+    [data] = cli("diagnose", "demo", "-o", "json", code=None).json()  # one shape: a list
     assert data["proxy"] == "demo" and data["region"] == REGION
     assert set(data["counts"]) == {"PASS", "WARN", "FAIL", "SKIP"}
     f = data["findings"][0]
@@ -230,6 +230,24 @@ def test_all_proxies_share_lookups(world, cli):
         assert calls.count(once) == 1, (once, calls.count(once))
 
 
+def test_all_proxies_tsv_is_one_row_per_finding_with_its_proxy(world, cli):
+    for name in ("a1", "a2"):
+        world.make_proxy(name)
+    data = cli("diagnose", "--all", "-o", "json", code=None).json()
+    out = cli("diagnose", "--all", "-o", "tsv", code=None)
+    header, *rows = out.stdout.splitlines()
+    assert header.split("\t") == ["proxy", "area", "status", "id", "title", "note", "remedy"]
+    assert len(rows) == sum(len(r["findings"]) for r in data)  # not flattened key/value lines
+    assert {row.split("\t")[0] for row in rows} == {"a1", "a2"}
+    # a skipped check says why in the table too (not only in JSON)
+    skipped = [row.split("\t") for row in rows if row.split("\t")[2] == "SKIP"]
+    assert skipped and all(cells[5].startswith("skipped") for cells in skipped)
+    # the failure line names the proxies
+    failing = cli("diagnose", "--all", "--fail-on", "warn", "-o", "json", code=1)
+    assert "a1: " in failing.stderr and "a2: " in failing.stderr
+    assert cli("diagnose", "--all", "--fail-on", "none", "-o", "json", code=0)
+
+
 @set_initial_no_auth_action_count(5)  # the set-up calls below run unauthenticated
 def test_missing_permission_is_a_skip_naming_the_action(world, cli):
     world.make_proxy("demo")
@@ -247,7 +265,7 @@ def test_missing_permission_is_a_skip_naming_the_action(world, cli):
                        "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]})
     finally:
         awsmod.reset_cache()
-    found = {f["id"]: f for f in out.json()["findings"]}
+    found = {f["id"]: f for f in out.json()[0]["findings"]}
     secrets = found["auth.secrets"]
     assert secrets["status"] == "SKIP"
     assert secrets["evidence"]["missing_action"] == "secretsmanager:GetSecretValue"
@@ -306,7 +324,7 @@ def test_diagnose_json_keys_are_documented(world, cli):
     from .test_json_docs import assert_documented
 
     world.make_proxy("demo")
-    data = cli("diagnose", "demo", "-o", "json", code=None).json()
+    [data] = cli("diagnose", "demo", "-o", "json", code=None).json()
     assert_documented("diagnose", {k: v for k, v in data.items() if k != "findings"},
                       free_form=("counts",))
     for f in data["findings"]:

@@ -13,7 +13,8 @@ HEALTHY_POOL = {"MaxConnectionsPercent": 75, "MaxIdleConnectionsPercent": 50}
 
 def diagnose(sandbox_cli, *args, code=None):
     out = sandbox_cli("diagnose", *args, "-o", "json", code=code)
-    return out.json(), out
+    data = out.json()
+    return (data[0] if len(data) == 1 else data), out  # one report (a list of one)
 
 
 def statuses(report):

@@ -17,7 +17,7 @@ from .metrics_data import publish, steady
 
 def check(cli, check_id, *args, code=None):
     out = cli("diagnose", "demo", "-o", "json", "--check", check_id, *args, code=code)
-    return out.json()["findings"][0], out
+    return out.json()[0]["findings"][0], out
 
 
 def metrics(world, name="demo", minutes=30, **overrides):
@@ -125,7 +125,7 @@ def test_pinning_warn_and_fail(world, cli):
         10, DatabaseConnectionsCurrentlySessionPinned=9, DatabaseConnections=9,
         MaxDatabaseConnectionsAllowed=9))
     out = cli("diagnose", "full", "-o", "json", "--check", "pool.pinning", code=1)
-    f = out.json()["findings"][0]
+    f = out.json()[0]["findings"][0]
     assert f["status"] == "FAIL" and "Every pooled connection was pinned" in f["title"]
 
 
@@ -232,6 +232,6 @@ def test_pool_checks_skip_naming_get_metric_data(world, cli):
                        "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]})
     finally:
         awsmod.reset_cache()
-    for f in out.json()["findings"]:
+    for f in out.json()[0]["findings"]:
         assert f["status"] == "SKIP"
         assert f["evidence"]["missing_action"] == "cloudwatch:GetMetricData"

@@ -41,7 +41,7 @@ def test_iam_enable_then_status_shows_required_on_every_entry(two_users, cli, ap
     assert table.count("REQUIRED") >= 3  # the summary and both entries
     api_calls.clear()
     again = cli("iam", "enable", "demo", "--yes")
-    assert "no changes" in again.stdout and api_calls.mutating == []
+    assert "no changes" in again.stderr and api_calls.mutating == []
 
 
 def test_iam_enable_without_tls_warns_that_iam_needs_tls(world, cli):
@@ -70,7 +70,7 @@ def test_iam_policy_prints_the_exact_connect_policy(world, cli):
     proxy = world.make_proxy("demo")
     prx = proxy["DBProxyArn"].rsplit(":", 1)[-1]
     assert prx.startswith("prx-")
-    out = cli("iam", "policy", "demo", "--db-user", "app")
+    out = cli("iam", "policy", "demo", "--user", "app")
     doc = json.loads(out.stdout)
     assert doc["Version"] == "2012-10-17"
     assert len(doc["Statement"]) == 1
@@ -78,7 +78,7 @@ def test_iam_policy_prints_the_exact_connect_policy(world, cli):
     assert statement["Effect"] == "Allow"
     assert statement["Action"] == "rds-db:connect"
     assert statement["Resource"] == f"arn:aws:rds-db:{REGION}:{ACCOUNT}:dbuser:{prx}/app"
-    many = json.loads(cli("iam", "policy", "demo", "--db-user", "app", "--db-user", "*").stdout)
+    many = json.loads(cli("iam", "policy", "demo", "--user", "app", "--user", "*").stdout)
     assert many["Statement"][0]["Resource"] == [
         f"arn:aws:rds-db:{REGION}:{ACCOUNT}:dbuser:{prx}/app",
         f"arn:aws:rds-db:{REGION}:{ACCOUNT}:dbuser:{prx}/*"]
@@ -89,13 +89,13 @@ def test_iam_policy_attaches_inline_to_a_role_or_user(world, cli):
     world.make_proxy("demo")
     iam = world.aws.client("iam")
     iam.create_user(UserName="ci")
-    printed = json.loads(cli("iam", "policy", "demo", "--db-user", "app",
+    printed = json.loads(cli("iam", "policy", "demo", "--user", "app",
                              "--attach-to-role", world.role_arn).stdout)
     stored = iam.get_role_policy(RoleName="rds-proxy-role",
                                  PolicyName="rds-proxy-connect-demo")["PolicyDocument"]
     stored = json.loads(stored) if isinstance(stored, str) else stored
     assert stored == printed
-    cli("iam", "policy", "demo", "--db-user", "*", "--attach-to-user", "ci",
+    cli("iam", "policy", "demo", "--user", "*", "--attach-to-user", "ci",
         "--policy-name", "connect")
     stored = iam.get_user_policy(UserName="ci", PolicyName="connect")["PolicyDocument"]
     stored = json.loads(stored) if isinstance(stored, str) else stored
@@ -105,7 +105,7 @@ def test_iam_policy_attaches_inline_to_a_role_or_user(world, cli):
 def test_iam_policy_attach_dry_run_and_missing_principal(world, cli, api_calls):
     world.make_proxy("demo")
     api_calls.clear()
-    plan = cli("iam", "policy", "demo", "--db-user", "app", "--attach-to-role", "rds-proxy-role",
+    plan = cli("iam", "policy", "demo", "--user", "app", "--attach-to-role", "rds-proxy-role",
                "--dry-run", "-o", "json").json()
     assert [(c["operation"], c["params"]["RoleName"], c["params"]["PolicyName"])
             for c in plan["calls"]] == [("PutRolePolicy", "rds-proxy-role",
@@ -113,13 +113,13 @@ def test_iam_policy_attach_dry_run_and_missing_principal(world, cli, api_calls):
     assert json.loads(plan["calls"][0]["params"]["PolicyDocument"])["Statement"][0]["Action"] \
         == "rds-db:connect"
     assert api_calls.mutating == []
-    out = cli("iam", "policy", "demo", "--db-user", "app", "--attach-to-role", "nobody", code=2)
+    out = cli("iam", "policy", "demo", "--user", "app", "--attach-to-role", "nobody", code=2)
     assert "error: IAM role nobody does not exist" in out.stderr
     assert api_calls.mutating == []
 
 
 def test_iam_policy_for_a_missing_proxy_is_not_found(moto, cli):
-    out = cli("iam", "policy", "ghost", "--db-user", "app", code=3)
+    out = cli("iam", "policy", "ghost", "--user", "app", code=3)
     assert "proxy ghost not found in us-east-1" in out.stderr
 
 

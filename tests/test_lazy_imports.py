@@ -88,3 +88,60 @@ def test_a_command_imports_only_its_own_module():
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout
     loaded = eval(out.strip().splitlines()[-1])
     assert "rdsproxyctl.cli.proxies" not in loaded, loaded
+
+
+ONE_PROCESS = """
+import json, sys
+from typer.testing import CliRunner
+from rdsproxyctl.cli.app import app
+runner = CliRunner()
+heavy = ("boto3", "botocore", "psycopg")
+report = {}
+for args in json.loads(sys.argv[1]):
+    result = runner.invoke(app, [*args, "--help"])
+    loaded = sorted(m for m in sys.modules if m.split(".")[0] in heavy)
+    report[" ".join(args)] = [result.exit_code, loaded, "Usage" in result.output]
+print(json.dumps(report))
+"""
+
+
+def test_help_of_every_command_in_one_process_stays_light():
+    """All the help pages in one process: no command's module drags in a heavy one
+    that another's help would then find already loaded."""
+    paths = all_command_paths()
+    out = subprocess.run([sys.executable, "-c", ONE_PROCESS, json.dumps(paths)],
+                         capture_output=True, text=True, check=True, timeout=120)
+    report = json.loads(out.stdout)
+    assert set(report) == {" ".join(p) for p in paths}
+    for command, (code, loaded, usage) in report.items():
+        assert (command, code, usage) == (command, 0, True)
+        assert (command, loaded) == (command, [])
+
+
+def test_root_help_lists_commands_from_their_summaries_without_importing_them():
+    """`rdsproxyctl --help` reads SUMMARIES; each must be its command's own one-line help."""
+    import typer
+
+    from rdsproxyctl.cli.app import COMMANDS, SUMMARIES
+
+    assert set(SUMMARIES) == set(COMMANDS), "add the new command's one-line help to SUMMARIES"
+    root = typer.main.get_command(app)
+    ctx = typer.Context(root, info_name="rdsproxyctl")
+    for name in COMMANDS:
+        cmd = root.get_command(ctx, name)
+        assert SUMMARIES[name] == (cmd.short_help or (cmd.help or "").split("\n\n")[0]), name
+    probe = (
+        "import sys, io, contextlib\n"
+        "from rdsproxyctl.cli.app import app\n"
+        "sys.argv = ['rdsproxyctl', '--help']\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        "    try:\n        app(prog_name='rdsproxyctl')\n    except SystemExit:\n        pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith('rdsproxyctl.cli.')))\n"
+        "print(all(n in out.getvalue() for n in %r))\n" % (list(COMMANDS),)
+    )
+    lines = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                           check=True).stdout.splitlines()
+    loaded = eval(lines[0])
+    assert [m for m in loaded if m.rsplit(".", 1)[-1] in
+            {m.rsplit(".", 1)[-1] for mods in COMMANDS.values() for m in mods}] == []
+    assert lines[1] == "True"  # every command is listed

@@ -72,7 +72,7 @@ def test_create_dry_run_table_lists_each_call(world, cli):
 def test_create_makes_role_proxy_and_target_waits_and_show_reflects_it(
         world, cli, monkeypatch):
     monkeypatch.setattr(motoext.settings, "TRANSITION_READS", 2)
-    out = cli(*create_args(world, "--idle-client-timeout", "900", "--iam", "required",
+    out = cli(*create_args(world, "--idle-client-timeout", "900", "--iam-auth", "required",
                            "--client-password-auth-type", "POSTGRES_SCRAM_SHA_256",
                            "--tag", "team=db", "--security-groups", world.security_group,
                            "--max-idle-connections-percent", "30", "--borrow-timeout", "60",
@@ -155,7 +155,7 @@ def test_create_existing_proxy_fails_clearly_or_succeeds_with_if_not_exists(
     assert api_calls.mutating == []
     out = cli(*args, "--if-not-exists")
     assert "already exists: nothing to do" in out.stderr
-    assert "no changes" in out.stdout
+    assert "no changes" in out.stderr
     assert api_calls.mutating == []
 
 
@@ -216,3 +216,30 @@ def test_wait_timeout_exits_1_and_says_the_change_goes_on(world, cli, monkeypatc
         in out.stderr
     assert "rdsproxyctl show demo" in out.stderr
     assert proxies(world) == ["demo"]  # created; only the wait gave up
+
+
+def test_create_warns_before_any_change_about_what_diagnose_would_fail(world, cli, api_calls):
+    """MaxConnectionsPercent 100, and a target whose security groups let the proxy in on no
+    port: warned about (as diagnose's FAIL) in the plan, before any mutating call."""
+    ec2, rds = world.aws.client("ec2"), world.rds()
+    vpc = ec2.describe_security_groups(GroupIds=[world.security_group])["SecurityGroups"][0]["VpcId"]
+    closed = ec2.create_security_group(GroupName="db-closed", Description="db",
+                                       VpcId=vpc)["GroupId"]
+    rds.create_db_instance(DBInstanceIdentifier="db2", Engine="postgres",
+                           DBInstanceClass="db.t3.micro", MasterUsername="postgres",
+                           MasterUserPassword="password123", AllocatedStorage=20,
+                           VpcSecurityGroupIds=[closed])
+    args = ["create", "demo", "--secret", world.secret_arn, "--role", world.role_arn,
+            "--subnets", ",".join(world.subnets), "--security-groups", world.security_group,
+            "--db-instance", "db2", "--dry-run"]
+    api_calls.clear()
+    out = cli(*args, "--max-connections-percent", "100")
+    assert "FAILs pool.max_connections" in out.stderr
+    assert ("db2's security groups (" + closed + ") allow no ingress on port 5432") in out.stderr
+    assert "FAILs network.security_groups" in out.stderr
+    assert api_calls.mutating == []
+    # opened to the proxy's group: no network warning
+    ec2.authorize_security_group_ingress(GroupId=closed, IpPermissions=[{
+        "IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432,
+        "UserIdGroupPairs": [{"GroupId": world.security_group}]}])
+    assert "network.security_groups" not in cli(*args).stderr

@@ -115,6 +115,13 @@ def test_tail_window_and_formats(world, aws, cli):
     assert md.startswith("| time | level | signature | message |") and "a \\| b" in md
     plain = cli("logs", "demo").stdout
     assert "\x1b" not in plain and "\\x1b[31mred" in plain  # control characters escaped
+    # --query applies to each event; --no-headers drops tsv's header line
+    assert cli("logs", "demo", "--query", "signature").stdout.splitlines()[0] == \
+        "client-connected"
+    rows = cli("logs", "demo", "-o", "json", "--query", "{s: signature}").stdout.splitlines()
+    assert rows[0] == '{"s":"client-connected"}'
+    assert cli("logs", "demo", "-o", "tsv", "--no-headers").stdout.splitlines()[0] \
+        .split("\t")[2] == "client-connected"
 
 
 def test_tail_empty_window_says_so(world, aws, cli):

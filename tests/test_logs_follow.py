@@ -102,16 +102,36 @@ def test_follow_reports_a_missing_group(world, aws):
 # -- end to end: a real process, a real moto server, a real SIGINT --------------------------------
 @pytest.fixture
 def moto_server():
-    """The benchmarks' moto server helper (free loopback port, stopped by PID)."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
+    """A moto server with the project's extension on a free loopback port, stopped by PID."""
+    import os
+    import socket
+    import urllib.request
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RDSPROXYCTL_"))}
+    env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+               AWS_DEFAULT_REGION="us-east-1", AWS_CONFIG_FILE="/nonexistent",
+               AWS_SHARED_CREDENTIALS_FILE="/nonexistent", AWS_EC2_METADATA_DISABLED="true",
+               MOTO_EC2_LOAD_DEFAULT_AMIS="false")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "rdsproxyctl.motoext", "-p", str(port)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
     try:
-        from runner import fake_aws_env
-        from runner import moto_server as start
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
-    env = fake_aws_env()
-    with start(env) as url:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(url + "/moto-api/", timeout=1)
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("moto server did not start") from None
+                time.sleep(0.1)
         yield url, env
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 def finding(sandbox_cli, name, check_id, *args, code=None):
     out = sandbox_cli("diagnose", name, "--check", check_id, *args, "-o", "json", code=code)
-    return out.json()["findings"][0], out
+    return out.json()[0]["findings"][0], out
 
 
 def test_capacity_fails_when_other_clients_would_be_left_no_headroom(sandbox, sandbox_cli):
@@ -139,7 +139,7 @@ def test_more_pinned_clients_than_the_cap_is_the_proxy(sandbox, sandbox_cli, cli
         out = sandbox_cli("diagnose", name, "--check", "pool.verdict", "--check",
                           "pool.borrow_latency", "--check", "pool.pinning", "--fail-on", "warn",
                           "-o", "json", code=1)
-        found = {f["id"]: f for f in out.json()["findings"]}
+        found = {f["id"]: f for f in out.json()[0]["findings"]}
         verdict = found["pool.verdict"]
         assert verdict["evidence"]["verdict"] == "proxy", verdict
         assert verdict["title"].startswith("proxy: clients waited ")

@@ -37,7 +37,7 @@ def test_pool_shows_old_and_new_values_and_changes_only_what_differs(demo, cli, 
     api_calls.clear()
     out = cli("pool", "demo", "--max-connections-percent", "60", "--init-query",
               "SET application_name = 'app'")
-    assert "no changes" in out.stdout and api_calls.mutating == []
+    assert "no changes" in out.stderr and api_calls.mutating == []
     cli("pool", "demo", "--init-query", "")
     pool = demo.rds().describe_db_proxy_target_groups(DBProxyName="demo")["TargetGroups"][0][
         "ConnectionPoolConfig"]
@@ -121,7 +121,7 @@ def test_target_health_after_the_wait_is_reported(world, cli, monkeypatch):
 
 # -- endpoints ------------------------------------------------------------------------------------
 def test_endpoints_create_list_delete(demo, cli, api_calls):
-    out = cli("endpoints", "create", "demo", "demo-ro", "--role", "read-only", "--tag", "a=b",
+    out = cli("endpoints", "create", "demo", "demo-ro", "--target-role", "read-only", "--tag", "a=b",
               "--wait", "-o", "json").json()
     params = out["calls"][0]["params"]
     assert params == {"DBProxyName": "demo", "DBProxyEndpointName": "demo-ro",

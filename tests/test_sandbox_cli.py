@@ -167,3 +167,19 @@ def test_up_without_postgresql_says_how_to_install_it(cli, tmp_path, monkeypatch
     assert "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found" in out.stderr
     assert "sudo apt-get install -y postgresql postgresql-contrib" in out.stderr
     assert not directory.exists()  # nothing made
+
+
+def test_up_without_the_sandbox_extra_starts_nothing(cli, tmp_path, monkeypatch):
+    """`pip install .` alone: `sandbox up` refuses before starting PostgreSQL (exit 2)."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "moto" else real(name, *a))
+    directory = tmp_path / "sb"
+    for command in ("up", "demo"):
+        out = cli("sandbox", command, "--dir", str(directory), code=2)
+        assert "the sandbox needs packages that are not installed: moto[server]" in out.stderr
+        assert "hint: pip install 'rdsproxyctl[sandbox]'" in out.stderr
+        assert "Traceback" not in out.stderr
+    assert not directory.exists()  # nothing started, nothing made

@@ -2,7 +2,7 @@
 
 Each command group lives in its own module with a ``register(app)`` function; COMMANDS
 below says which module defines which top-level command, and the module is imported
-only when its command runs (or for ``--help``).  Importing this module must stay cheap:
+only when its command runs (the root ``--help`` lists SUMMARIES instead).  Importing this module must stay cheap:
 no boto3, botocore or psycopg, and no command module.
 """
 
@@ -14,7 +14,7 @@ import typer
 
 from rdsproxyctl import __version__
 from rdsproxyctl.cli.groups import LazyGroup
-from rdsproxyctl.cli.runtime import root_callback
+from rdsproxyctl.cli.runtime import reflow, root_callback
 
 HELP = """Operate Amazon RDS Proxy: inspect, create and change proxies, mint IAM tokens,
 test connections, read the proxy's logs and metrics, and diagnose what is wrong.
@@ -63,6 +63,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "modify": ("rdsproxyctl.cli.lifecycle",),
     "pool": ("rdsproxyctl.cli.lifecycle",),
     "delete": ("rdsproxyctl.cli.lifecycle",),
+    "wait": ("rdsproxyctl.cli.wait",),
     "iam": ("rdsproxyctl.cli.iam",),
     "endpoints": ("rdsproxyctl.cli.endpoints",),
     "logs": ("rdsproxyctl.cli.logs",),
@@ -73,17 +74,51 @@ COMMANDS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Each command's one-line help, so `rdsproxyctl --help` lists them without importing a
+#: single command module (tests/test_lazy_imports.py checks they match the commands').
+SUMMARIES: dict[str, str] = {
+    "list": "List every proxy in the region with its status, TLS, IAM auth and target health.",
+    "show": "Show a proxy: settings, auth entries, pool, targets, endpoints, tags, log group.",
+    "targets": "Targets of a proxy and their health.  `targets NAME` is `targets list NAME`.",
+    "token": "Mint an IAM authentication token for a proxy (valid 15 minutes).",
+    "connect": "Connect through a proxy and time each phase; on failure say what broke and "
+               "the fix.",
+    "diagnose": "Check everything about a proxy: status, TLS, secrets, role, client "
+                "permission, network, targets, pool, recent logs (and, with --connect, a real "
+                "connection).",
+    "create": "Create a proxy, optionally its IAM role, its pool settings and its target.",
+    "apply": "Make a proxy match a TOML spec: create what is missing, change what differs.",
+    "modify": "Change a proxy's settings: TLS, idle timeout, debug logging, name, auth entries.",
+    "pool": "Change the connection pool of a proxy's target group; shows old and new values.",
+    "delete": "Delete a proxy with its endpoints and target group (the databases stay).",
+    "wait": "Wait until a proxy (or one of its endpoints) reaches a state; exit 1 on "
+            "time-out, saying what it last saw.",
+    "iam": "IAM authentication of a proxy's clients: enable, disable, status, policy.",
+    "endpoints": "A proxy's endpoints.  `endpoints NAME` is `endpoints list NAME`.",
+    "logs": "Tail, summarise and classify the proxy's CloudWatch Logs.  `logs NAME` is `logs "
+            "tail NAME`; a proxy named summary, classify or tail needs `logs tail NAME`.",
+    "metrics": "The proxy's CloudWatch metrics: min/avg/max/last and a sparkline per metric.",
+    "top": "A live view of the pool: connections against the ceiling, pinned, latencies, "
+           "warnings.",
+    "pinning": "What pins the proxy's sessions: pin events by cause and digest, and each fix.",
+    "sandbox": "An offline sandbox: the AWS API (moto), a real PostgreSQL with TLS, and a "
+               "local RDS Proxy that checks TLS and IAM tokens and pools connections.  No AWS "
+               "account needed.",
+}
+
+
 class RootGroup(LazyGroup):
     lazy = COMMANDS
+    summaries = SUMMARIES
 
 
 app = typer.Typer(
     name="rdsproxyctl",
     cls=RootGroup,
-    help=HELP,
+    help=reflow(HELP),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.callback()(root_callback(VersionOption))

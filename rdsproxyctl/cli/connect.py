@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Any, Optional
 
 import typer
 
+from rdsproxyctl.cli import options as o
 from rdsproxyctl.cli.output import Column, Fields, Table, View
 from rdsproxyctl.cli.runtime import Runtime, command
 from rdsproxyctl.core.models import to_jsonable
@@ -64,50 +66,53 @@ def load_view(result: Any) -> View:
                                                           title="Latency per phase")])
 
 
+def _from_uri(uri: str) -> dict[str, Any]:
+    """host, port, user, dbname, sslmode, sslrootcert of a postgresql:// URI (no password:
+    it would be in the shell history; use --password-env, --secret or --iam)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    from rdsproxyctl.errors import UsageError
+
+    try:
+        params = conninfo_to_dict(uri)
+    except Exception as exc:  # psycopg.ProgrammingError: not a valid URI
+        raise UsageError(f"not a valid postgresql:// URI: {str(exc).strip()}") from None
+    if params.get("password"):
+        raise UsageError("a password in the URI is refused: it ends up in shell history and ps",
+                         hint="use --password-env VAR, --secret ARN or --iam")
+    if "port" in params:
+        params["port"] = int(params["port"])
+    return params
+
+
 def connect_cmd(
     rt: Runtime,
     name: Annotated[Optional[str], typer.Argument(
-        help="The proxy's name; omit it with --host.", show_default=False)] = None,
-    iam: Annotated[bool, typer.Option("--iam", help="Authenticate with an IAM token.")] = False,
-    secret: Annotated[Optional[str], typer.Option(
-        "--secret", help="Read user and password from this Secrets Manager secret.",
+        help="The proxy's name, or a postgresql:// URI (then no look-up); omit it with --host.",
         show_default=False)] = None,
-    password_env: Annotated[Optional[str], typer.Option(
-        "--password-env", help="Read the password from this environment variable.",
-        show_default=False)] = None,
-    user: Annotated[Optional[str], typer.Option(
-        "--user", "-u", help="Database user (default with --secret: the secret's username).",
-        show_default=False)] = None,
-    database: Annotated[Optional[str], typer.Option(
-        "--database", "-d", help="Database name (default: the user name).",
-        show_default=False)] = None,
-    endpoint: Annotated[Optional[str], typer.Option(
-        "--endpoint", help="One of the proxy's extra endpoints.", show_default=False)] = None,
-    host: Annotated[Optional[str], typer.Option(
-        "--host", help="Connect here without looking the proxy up.", show_default=False)] = None,
-    port: Annotated[Optional[int], typer.Option(
-        "--port", help="Port for --host (default 5432; 3306 means a MySQL proxy).",
-        show_default=False)] = None,
-    sslmode: Annotated[str, typer.Option(
-        "--sslmode", help="libpq sslmode (MySQL: the same --ssl-mode; verify-full is "
-        "VERIFY_IDENTITY).")] = "verify-full",
-    ca_bundle: Annotated[Optional[str], typer.Option(
-        "--ca-bundle", help="CA certificates to verify the proxy (default: PGSSLROOTCERT, "
-        "else the OS trust store, which holds the Amazon roots).", show_default=False)] = None,
-    connect_timeout: Annotated[float, typer.Option(
-        "--connect-timeout", help="Seconds before a connection attempt gives up.")] = 10.0,
-    count: Annotated[Optional[int], typer.Option(
-        "--count", help="Load mode: this many connections in all.", show_default=False)] = None,
-    concurrency: Annotated[int, typer.Option(
-        "--concurrency", help="Load mode: this many at a time.")] = 10,
-    hold: Annotated[float, typer.Option(
-        "--hold", help="Load mode: keep each connection open this many seconds.")] = 0.0,
-    check_backends: Annotated[bool, typer.Option(
-        "--check-backends", help="Load mode: report the most backend connections the "
-        "database held (pg_stat_activity; MySQL: information_schema.processlist), to see "
-        "the pooling.")] = False,
+    iam: Annotated[bool, o.option("--iam")] = False,
+    secret: Annotated[Optional[str], o.option(
+        "--secret", "Its username is the default user.")] = None,
+    password_env: Annotated[Optional[str], o.option("--password-env")] = None,
+    user: Annotated[Optional[str], o.option(
+        "--user", "Default: PGUSER; with --secret, the secret's username.", envvar=None)] = None,
+    database: o.Database = None,
+    endpoint: o.Endpoint = None,
+    host: o.Host = None,
+    port: o.Port = None,
+    sslmode: Annotated[Optional[str], o.option(
+        "--sslmode", "MySQL: the same --ssl-mode; verify-full is VERIFY_IDENTITY.")] = None,
+    ca_bundle: o.CaBundle = None,
+    connect_timeout: Annotated[float, o.option("--connect-timeout")] = 10.0,
+    count: Annotated[Optional[int], o.option("--count")] = None,
+    concurrency: Annotated[int, o.option("--concurrency")] = 10,
+    hold: Annotated[float, o.option("--hold")] = 0.0,
+    check_backends: Annotated[bool, o.option("--check-backends")] = False,
 ) -> None:
     """Connect through a proxy and time each phase; on failure say what broke and the fix.
+
+    --user, --database and --sslmode default to PGUSER, PGDATABASE and PGSSLMODE, as psql's
+    do (with --secret, the user is the secret's).
 
     Phases: proxy lookup, DNS, TCP connect, TLS handshake, authentication, first query
     (SELECT 1, current_user, server version). PostgreSQL and MySQL proxies (psycopg,
@@ -122,15 +127,26 @@ def connect_cmd(
 
       rdsproxyctl connect my-proxy --secret arn:aws:secretsmanager:...:secret:app-db -o json
 
+      rdsproxyctl connect "postgresql://app@my-proxy.proxy-abc.eu-west-1.rds.amazonaws.com/app" --iam
+
       rdsproxyctl connect my-proxy --iam --user app --count 200 --concurrency 50 --check-backends
     """
     from rdsproxyctl.core import connect as core
     from rdsproxyctl.core import load
 
+    if name and name.startswith(("postgresql://", "postgres://")):
+        uri = _from_uri(name)
+        name = None
+        host, port = host or uri.get("host"), port or uri.get("port")
+        user, database = user or uri.get("user"), database or uri.get("dbname")
+        sslmode = sslmode or uri.get("sslmode")
+        ca_bundle = ca_bundle or uri.get("sslrootcert")
+    if user is None and not secret:
+        user = os.environ.get("PGUSER") or None  # psql's default; a secret names its own user
     spec = core.ConnectSpec(proxy=name, endpoint=endpoint, host=host, port=port, user=user,
                             database=database, iam=iam, secret_arn=secret,
-                            password_env=password_env, sslmode=sslmode, ca_bundle=ca_bundle,
-                            connect_timeout=connect_timeout)
+                            password_env=password_env, sslmode=sslmode or "verify-full",
+                            ca_bundle=ca_bundle, connect_timeout=connect_timeout)
     if count is not None:
         load.validate(count, concurrency, hold)
         prepared = core.prepare(rt.aws, spec)

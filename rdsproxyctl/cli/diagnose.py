@@ -2,39 +2,47 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from typing import Annotated, Any, Optional
 
 import typer
 
+from rdsproxyctl.cli import options as o
 from rdsproxyctl.cli.output import Column, Table, View
 from rdsproxyctl.cli.runtime import Runtime, command
 from rdsproxyctl.core.models import to_jsonable
 from rdsproxyctl.errors import ExitCode, ExitWith, UsageError
 
 
-class FailOn(str, Enum):
-    warn = "warn"
-    fail = "fail"
-
-
 def register(app: typer.Typer) -> None:
     command(app, "diagnose")(diagnose_cmd)
 
 
-COLUMNS = [Column("area", "AREA"), Column("status", "STATUS", styled=True),
-           Column("id", "CHECK"), Column("title", "FINDING"), Column("remedy", "REMEDY")]
+COLUMNS = [Column("proxy", "PROXY"), Column("area", "AREA", optional=True),
+           Column("status", "STATUS", styled=True), Column("id", "CHECK"),
+           Column("title", "FINDING"), Column("note", "NOTE"), Column("remedy", "REMEDY")]
 
 
-def report_view(reports: list[Any], single: bool) -> View:
+def _note(finding: dict[str, Any]) -> str | None:
+    """Why a check was skipped (the table shows it, not only JSON)."""
+    if finding["status"] != "SKIP":
+        return None
+    evidence = finding.get("evidence") or {}
+    if evidence.get("missing_action"):
+        return f"skipped: no permission for {evidence['missing_action']}"
+    reason = evidence.get("reason") or evidence.get("error")
+    return f"skipped: {reason}" if reason else "skipped"
+
+
+def report_view(reports: list[Any], single: bool = False) -> View:
+    """One row per finding, with its proxy: the same shape for one proxy and for --all
+    (JSON: an array with an object per proxy, in both cases)."""
     data = to_jsonable(reports)
-    sections = []
+    rows = [{"proxy": r["proxy"], **f, "note": _note(f)} for r in data for f in r["findings"]]
+    summaries = []
     for report in data:
         counts = ", ".join(f"{n} {s}" for s, n in report["counts"].items() if n)
-        sections.append(Table(COLUMNS, report["findings"],
-                              title=f"{report['proxy']} ({report['region']}): {report['worst']} "
-                                    f"- {counts}"))
-    return View(data[0] if single else data, sections)
+        summaries.append(f"{report['proxy']} ({report['region']}): {report['worst']} - {counts}")
+    return View(data, [Table(COLUMNS, rows, title="; ".join(summaries), empty="no findings")])
 
 
 def checks_view() -> View:
@@ -50,26 +58,16 @@ def diagnose_cmd(
     rt: Runtime,
     name: Annotated[Optional[str], typer.Argument(
         help="The proxy's name (or --all).", show_default=False)] = None,
-    all_proxies: Annotated[bool, typer.Option(
-        "--all", help="Every proxy in the region, concurrently.")] = False,
-    user: Annotated[Optional[str], typer.Option(
-        "--user", "-u", help="Database user for the client-permission check and --connect.",
-        show_default=False)] = None,
-    principal: Annotated[Optional[str], typer.Option(
-        "--principal", help="IAM user/role ARN whose rds-db:connect permission to check "
-        "(default: the caller).", show_default=False)] = None,
-    connect: Annotated[bool, typer.Option(
-        "--connect", help="Also connect through the proxy (the connect smoke test).")] = False,
-    since: Annotated[str, typer.Option(
-        "--since", help="How far back the log checks look: 15m, 2h, 1d.")] = "1h",
-    checks: Annotated[Optional[list[str]], typer.Option(
-        "--check", help="Run only this check (repeatable).", show_default=False)] = None,
-    skips: Annotated[Optional[list[str]], typer.Option(
-        "--skip", help="Skip this check (repeatable).", show_default=False)] = None,
-    fail_on: Annotated[FailOn, typer.Option(
-        "--fail-on", help="Exit 1 when a finding reaches this status.")] = FailOn.fail,
-    list_checks: Annotated[bool, typer.Option(
-        "--list-checks", help="List the check ids and exit.")] = False,
+    all_proxies: Annotated[bool, o.option("--all", "Checked concurrently.")] = False,
+    user: Annotated[Optional[str], o.option(
+        "--user", "For the client-permission check and --connect.")] = None,
+    principal: Annotated[Optional[str], o.option("--principal")] = None,
+    connect: Annotated[bool, o.option("--connect")] = False,
+    since: Annotated[str, o.option("--since", "How far back the log checks look.")] = "1h",
+    checks: Annotated[Optional[list[str]], o.option("--check")] = None,
+    skips: Annotated[Optional[list[str]], o.option("--skip")] = None,
+    fail_on: o.FailOn = "fail",
+    list_checks: Annotated[bool, o.option("--list-checks")] = False,
 ) -> None:
     """Check everything about a proxy: status, TLS, secrets, role, client permission, network,
     targets, pool, recent logs (and, with --connect, a real connection).
@@ -96,10 +94,16 @@ def diagnose_cmd(
     options = core.Options(user=user, principal=principal, connect=connect, since=since,
                            checks=tuple(checks or ()), skips=tuple(skips or ()))
     reports = core.run(rt.aws, name, options, all_proxies=all_proxies)
-    rt.renderer.emit(report_view(reports, single=not all_proxies))
-    threshold = core.SEVERITY[core.WARN if fail_on is FailOn.warn else core.FAIL]
-    failing = [f for r in reports for f in r.findings if core.SEVERITY[f.status] >= threshold]
+    rt.renderer.emit(report_view(reports))
+    level = o.fail_threshold(fail_on)
+    if level is None:
+        return
+    threshold = core.SEVERITY[core.WARN if level == "warn" else core.FAIL]
+    failing = {r.proxy: sorted({f.id for f in r.findings if core.SEVERITY[f.status] >= threshold})
+               for r in reports}
+    failing = {proxy: ids for proxy, ids in failing.items() if ids}
     if failing:
-        ids = sorted({f.id for f in failing})
-        raise ExitWith(f"{len(failing)} finding(s) at or above {fail_on.value.upper()}: "
-                       + ", ".join(ids), ExitCode.CHECK_FAILED)
+        count = sum(len(ids) for ids in failing.values())
+        raise ExitWith(f"{count} check(s) at or above {level.upper()}: "
+                       + "; ".join(f"{proxy}: {', '.join(ids)}" for proxy, ids in failing.items()),
+                       ExitCode.CHECK_FAILED)

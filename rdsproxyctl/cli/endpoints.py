@@ -6,23 +6,14 @@ from typing import Annotated, Optional
 
 import typer
 
+from rdsproxyctl.cli import options as o
 from rdsproxyctl.cli.groups import group_with_default
 from rdsproxyctl.cli.output import Table, View
-from rdsproxyctl.cli.plans import (
-    DEFAULT_TIMEOUT,
-    DryRun,
-    Timeout,
-    WaitOff,
-    Yes,
-    run_plan,
-    wait_options,
-)
+from rdsproxyctl.cli.plans import run_plan, wait_options
 from rdsproxyctl.cli.runtime import Runtime, command
 
-ProxyName = Annotated[str, typer.Argument(help="The proxy's name (DBProxyName).",
-                                          show_default=False)]
-EndpointName = Annotated[str, typer.Argument(help="The endpoint's name (DBProxyEndpointName).",
-                                             show_default=False)]
+ProxyName = o.ProxyName
+EndpointName = o.EndpointName
 
 endpoints_app = group_with_default(
     "list",
@@ -60,31 +51,25 @@ def create_cmd(
     name: ProxyName,
     endpoint: EndpointName,
     rt: Runtime,
-    role: Annotated[str, typer.Option(
-        "--role", help="read-write, or read-only (Aurora clusters with readers).")] = "read-write",
-    subnets: Annotated[Optional[list[str]], typer.Option(
-        "--subnets", help="Subnet ids, comma-separated or repeated (default: the proxy's); "
-        "they may be in another VPC.", show_default=False)] = None,
-    security_groups: Annotated[Optional[list[str]], typer.Option(
-        "--security-groups", help="Security group ids (default: the VPC's default group).",
-        show_default=False)] = None,
-    tag: Annotated[Optional[list[str]], typer.Option(
-        "--tag", help="KEY=VALUE. Repeatable.", show_default=False)] = None,
-    if_not_exists: Annotated[bool, typer.Option(
-        "--if-not-exists", help="Succeed without change when the endpoint exists.")] = False,
-    yes: Yes = False,
-    dry_run: DryRun = False,
-    wait: WaitOff = False,
-    timeout: Timeout = DEFAULT_TIMEOUT,
+    role: Annotated[str, o.option("--target-role")] = "read-write",
+    subnets: Annotated[Optional[list[str]], o.option(
+        "--subnets", "Default: the proxy's; they may be in another VPC.")] = None,
+    security_groups: o.SecurityGroups = None,
+    tag: o.Tags = None,
+    if_not_exists: o.IfNotExists = False,
+    yes: o.Yes = False,
+    dry_run: o.DryRun = False,
+    wait: o.Wait = True,
+    timeout: o.Timeout = o.DEFAULT_TIMEOUT,
 ) -> None:
     """Create an extra endpoint for a proxy, with its own subnets and security groups.
 
     Examples:
 
-      rdsproxyctl endpoints create demo demo-ro --role read-only
+      rdsproxyctl endpoints create demo demo-ro --target-role read-only
 
       rdsproxyctl endpoints create demo demo-other-vpc --subnets subnet-x,subnet-y \\
-          --security-groups sg-1 --wait
+          --security-groups sg-1 --no-wait
     """
     from rdsproxyctl.core import lifecycle
     from rdsproxyctl.core import validate as v
@@ -102,12 +87,11 @@ def delete_cmd(
     name: ProxyName,
     endpoint: EndpointName,
     rt: Runtime,
-    yes: Yes = False,
-    if_exists: Annotated[bool, typer.Option(
-        "--if-exists", help="Succeed without change when the endpoint does not exist.")] = False,
-    dry_run: DryRun = False,
-    wait: WaitOff = False,
-    timeout: Timeout = DEFAULT_TIMEOUT,
+    yes: o.Yes = False,
+    if_exists: o.IfExists = False,
+    dry_run: o.DryRun = False,
+    wait: o.Wait = True,
+    timeout: o.Timeout = o.DEFAULT_TIMEOUT,
 ) -> None:
     """Delete one of a proxy's extra endpoints.
 

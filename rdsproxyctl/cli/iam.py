@@ -6,23 +6,16 @@ from typing import Annotated, Optional
 
 import typer
 
+from rdsproxyctl.cli import options as o
+from rdsproxyctl.cli.groups import HelpGroup
 from rdsproxyctl.cli.output import Fields, Table, View
-from rdsproxyctl.cli.plans import (
-    DEFAULT_TIMEOUT,
-    DryRun,
-    Timeout,
-    WaitOn,
-    Yes,
-    require_consent,
-    run_plan,
-    wait_options,
-)
+from rdsproxyctl.cli.plans import require_consent, run_plan, wait_options
 from rdsproxyctl.cli.runtime import Runtime, command
 
-ProxyName = Annotated[str, typer.Argument(help="The proxy's name (DBProxyName).",
-                                          show_default=False)]
+ProxyName = o.ProxyName
 
 iam_app = typer.Typer(
+    cls=HelpGroup,
     no_args_is_help=True,
     help="IAM authentication of a proxy's clients: enable, disable, status, policy.",
 )
@@ -39,13 +32,11 @@ def register(app: typer.Typer) -> None:
 def enable_cmd(
     name: ProxyName,
     rt: Runtime,
-    mode: Annotated[str, typer.Option(
-        "--mode", help="required (clients must use IAM), or enabled (IAM or password; SQL "
-        "Server only).")] = "required",
-    yes: Yes = False,
-    dry_run: DryRun = False,
-    wait: WaitOn = True,
-    timeout: Timeout = DEFAULT_TIMEOUT,
+    mode: Annotated[str, o.option("--mode")] = "required",
+    yes: o.Yes = False,
+    dry_run: o.DryRun = False,
+    wait: o.Wait = True,
+    timeout: o.Timeout = o.DEFAULT_TIMEOUT,
 ) -> None:
     """Require IAM authentication on every auth entry (IAMAuth REQUIRED).
 
@@ -70,10 +61,10 @@ def enable_cmd(
 def disable_cmd(
     name: ProxyName,
     rt: Runtime,
-    yes: Yes = False,
-    dry_run: DryRun = False,
-    wait: WaitOn = True,
-    timeout: Timeout = DEFAULT_TIMEOUT,
+    yes: o.Yes = False,
+    dry_run: o.DryRun = False,
+    wait: o.Wait = True,
+    timeout: o.Timeout = o.DEFAULT_TIMEOUT,
 ) -> None:
     """Turn IAM authentication off on every auth entry (IAMAuth DISABLED).
 
@@ -124,23 +115,14 @@ def status_cmd(name: ProxyName, rt: Runtime) -> None:
 def policy_cmd(
     name: ProxyName,
     rt: Runtime,
-    db_user: Annotated[Optional[list[str]], typer.Option(
-        "--db-user", help="Database user to allow (* for any). Repeatable.",
-        show_default=False)] = None,
-    attach_to_role: Annotated[Optional[str], typer.Option(
-        "--attach-to-role", help="Attach the policy inline to this IAM role (name or ARN).",
-        show_default=False)] = None,
-    attach_to_user: Annotated[Optional[str], typer.Option(
-        "--attach-to-user", help="Attach the policy inline to this IAM user (name or ARN).",
-        show_default=False)] = None,
-    policy_name: Annotated[Optional[str], typer.Option(
-        "--policy-name", help="Name of the inline policy (default: rds-proxy-connect-NAME).",
-        show_default=False)] = None,
-    replace: Annotated[bool, typer.Option(
-        "--replace", help="Replace an existing inline policy of that name instead of adding "
-        "the statement to it (needs consent: its other statements go).")] = False,
-    yes: Yes = False,
-    dry_run: DryRun = False,
+    db_user: Annotated[Optional[list[str]], o.option(
+        "--user", "To allow (* for any). Repeatable.", envvar=None)] = None,
+    attach_to_role: Annotated[Optional[str], o.option("--attach-to-role")] = None,
+    attach_to_user: Annotated[Optional[str], o.option("--attach-to-user")] = None,
+    policy_name: Annotated[Optional[str], o.option("--policy-name")] = None,
+    replace: Annotated[bool, o.option("--replace")] = False,
+    yes: o.Yes = False,
+    dry_run: o.DryRun = False,
 ) -> None:
     """Print the rds-db:connect policy that lets a principal connect through the proxy.
 
@@ -152,11 +134,11 @@ def policy_cmd(
 
     Examples:
 
-      rdsproxyctl iam policy demo --db-user app > connect-policy.json
+      rdsproxyctl iam policy demo --user app > connect-policy.json
 
-      rdsproxyctl iam policy demo --db-user app --attach-to-role app-task-role
+      rdsproxyctl iam policy demo --user app --attach-to-role app-task-role
 
-      rdsproxyctl iam policy demo --db-user '*' --attach-to-user ci --dry-run
+      rdsproxyctl iam policy demo --user '*' --attach-to-user ci --dry-run
     """
     from rdsproxyctl.core import lifecycle
 

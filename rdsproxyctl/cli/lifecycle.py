@@ -12,42 +12,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from rdsproxyctl.cli.plans import (
-    wait_options,
-    DEFAULT_TIMEOUT,
-    PLAN_PANEL,
-    DryRun,
-    Timeout,
-    WaitOff,
-    WaitOn,
-    Yes,
-    run_plan,
-)
+from rdsproxyctl.cli import options as o
+from rdsproxyctl.cli.options import AUTH_PANEL, NET_PANEL, PLAN_PANEL
+from rdsproxyctl.cli.plans import run_plan, wait_options
 from rdsproxyctl.cli.runtime import Runtime, command
 
-ProxyName = Annotated[str, typer.Argument(help="The proxy's name (DBProxyName).",
-                                          show_default=False)]
-
-POOL_PANEL = "Connection pool"
-AUTH_PANEL = "Authentication"
-NET_PANEL = "Network"
-
-MaxConns = Annotated[Optional[int], typer.Option(
-    "--max-connections-percent", help="MaxConnectionsPercent, 1-100: the share of the "
-    "database's max_connections the proxy may use.", rich_help_panel=POOL_PANEL,
-    show_default=False)]
-MaxIdle = Annotated[Optional[int], typer.Option(
-    "--max-idle-connections-percent", help="MaxIdleConnectionsPercent, 0 to the max "
-    "connections percent.", rich_help_panel=POOL_PANEL, show_default=False)]
-Borrow = Annotated[Optional[int], typer.Option(
-    "--borrow-timeout", help="ConnectionBorrowTimeout in seconds, 0-300.",
-    rich_help_panel=POOL_PANEL, show_default=False)]
-InitQuery = Annotated[Optional[str], typer.Option(
-    "--init-query", help="SQL run on every new database connection ('' clears it). Never "
-    "put secrets in it.", rich_help_panel=POOL_PANEL, show_default=False)]
-Pinning = Annotated[Optional[list[str]], typer.Option(
-    "--session-pinning-filter", help="Session pinning filter (MySQL only): "
-    "EXCLUDE_VARIABLE_SETS. Repeatable.", rich_help_panel=POOL_PANEL, show_default=False)]
+ProxyName = o.ProxyName
 
 
 def register(app: typer.Typer) -> None:
@@ -58,77 +28,56 @@ def register(app: typer.Typer) -> None:
     command(app, "delete")(delete_cmd)
 
 
-def _pool_spec(max_conns: int | None, max_idle: int | None, borrow: int | None,
+def _whole(seconds: float | None) -> int | None:
+    """A duration option as the whole seconds the API takes."""
+    return None if seconds is None else int(seconds)
+
+
+def _pool_spec(max_conns: int | None, max_idle: int | None, borrow: float | None,
                init_query: str | None, pinning: list[str] | None):  # noqa: ANN202
     from rdsproxyctl.core.spec import PoolSpec
     from rdsproxyctl.core.validate import split_list
 
     return PoolSpec(max_connections_percent=max_conns, max_idle_connections_percent=max_idle,
-                    connection_borrow_timeout=borrow, init_query=init_query,
+                    connection_borrow_timeout=_whole(borrow), init_query=init_query,
                     session_pinning_filters=split_list(pinning) if pinning else None)
 
 
 def create_cmd(
     name: ProxyName,
     rt: Runtime,
-    engine: Annotated[str, typer.Option(
-        "--engine", help="Engine family: postgresql, mysql or sqlserver.")] = "postgresql",
-    secret: Annotated[Optional[list[str]], typer.Option(
-        "--secret", help="ARN of a Secrets Manager secret with the database user's username "
-        "and password. Repeatable.", rich_help_panel=AUTH_PANEL, show_default=False)] = None,
-    role: Annotated[Optional[str], typer.Option(
-        "--role", help="ARN of the IAM role the proxy uses to read its secrets.",
-        rich_help_panel=AUTH_PANEL, show_default=False)] = None,
-    create_role: Annotated[bool, typer.Option(
-        "--create-role", help="Create that role: trusted by rds.amazonaws.com, allowed "
-        "GetSecretValue on exactly these secrets (and kms:Decrypt for customer-managed keys).",
-        rich_help_panel=AUTH_PANEL)] = False,
-    role_name: Annotated[Optional[str], typer.Option(
-        "--role-name", help="Name of the role --create-role makes (default: rds-proxy-NAME).",
-        rich_help_panel=AUTH_PANEL, show_default=False)] = None,
-    iam_auth: Annotated[str, typer.Option(
-        "--iam", help="IAM authentication of clients on every secret: required or disabled "
-        "(enabled: SQL Server only).", rich_help_panel=AUTH_PANEL)] = "disabled",
-    client_password_auth_type: Annotated[Optional[str], typer.Option(
-        "--client-password-auth-type", help="e.g. POSTGRES_SCRAM_SHA_256, POSTGRES_MD5, "
-        "MYSQL_CACHING_SHA2_PASSWORD, MYSQL_NATIVE_PASSWORD, SQL_SERVER_AUTHENTICATION.",
-        rich_help_panel=AUTH_PANEL, show_default=False)] = None,
-    end_to_end_iam: Annotated[bool, typer.Option(
-        "--end-to-end-iam", help="DefaultAuthScheme IAM_AUTH: the proxy uses IAM to the "
-        "database too (secrets become optional).", rich_help_panel=AUTH_PANEL)] = False,
-    subnets: Annotated[Optional[list[str]], typer.Option(
-        "--subnets", help="Subnet ids, comma-separated or repeated: two or more, in different "
-        "Availability Zones.", rich_help_panel=NET_PANEL, show_default=False)] = None,
-    security_groups: Annotated[Optional[list[str]], typer.Option(
-        "--security-groups", help="Security group ids, comma-separated or repeated (default: "
-        "the VPC's default group).", rich_help_panel=NET_PANEL, show_default=False)] = None,
-    require_tls: Annotated[bool, typer.Option(
-        "--require-tls/--no-require-tls", help="Refuse clients without TLS.")] = True,
-    idle_client_timeout: Annotated[Optional[int], typer.Option(
-        "--idle-client-timeout", help="Seconds, 1-28800 (AWS default 1800).",
-        show_default=False)] = None,
-    debug_logging: Annotated[bool, typer.Option(
-        "--debug-logging", help="Log SQL statements to CloudWatch Logs (for troubleshooting "
-        "only).")] = False,
-    tag: Annotated[Optional[list[str]], typer.Option(
-        "--tag", help="KEY=VALUE. Repeatable.", show_default=False)] = None,
-    db_instance: Annotated[Optional[str], typer.Option(
-        "--db-instance", help="Register this DB instance as the target.",
-        show_default=False)] = None,
-    db_cluster: Annotated[Optional[str], typer.Option(
-        "--db-cluster", help="Register this Aurora DB cluster as the target.",
-        show_default=False)] = None,
-    max_connections_percent: MaxConns = None,
-    max_idle_connections_percent: MaxIdle = None,
-    borrow_timeout: Borrow = None,
-    init_query: InitQuery = None,
-    session_pinning_filter: Pinning = None,
-    if_not_exists: Annotated[bool, typer.Option(
-        "--if-not-exists", help="Succeed without change when the proxy exists.")] = False,
-    yes: Yes = False,
-    dry_run: DryRun = False,
-    wait: WaitOn = True,
-    timeout: Timeout = DEFAULT_TIMEOUT,
+    engine: Annotated[str, o.option("--engine")] = "postgresql",
+    secret: o.Secrets = None,
+    role: o.Role = None,
+    create_role: Annotated[bool, o.option("--create-role", rich_help_panel=AUTH_PANEL)] = False,
+    role_name: Annotated[Optional[str], o.option("--role-name",
+                                                 rich_help_panel=AUTH_PANEL)] = None,
+    iam_auth: Annotated[str, o.option("--iam-auth", rich_help_panel=AUTH_PANEL)] = "disabled",
+    client_password_auth_type: o.ClientPasswordAuthType = None,
+    end_to_end_iam: Annotated[bool, o.option("--end-to-end-iam",
+                                             rich_help_panel=AUTH_PANEL)] = False,
+    subnets: Annotated[Optional[list[str]], o.option(
+        "--subnets", "Two or more, in different Availability Zones.",
+        rich_help_panel=NET_PANEL)] = None,
+    security_groups: o.SecurityGroups = None,
+    require_tls: Annotated[bool, o.option("--require-tls")] = True,
+    idle_client_timeout: o.IdleClientTimeout = None,
+    debug_logging: Annotated[bool, o.option("--debug-logging")] = False,
+    tag: o.Tags = None,
+    db_instance: Annotated[Optional[str], o.option(
+        "--db-instance", "Registered as the target.")] = None,
+    db_cluster: Annotated[Optional[str], o.option(
+        "--db-cluster", "Registered as the target.")] = None,
+    max_connections_percent: o.MaxConnectionsPercent = None,
+    max_idle_connections_percent: o.MaxIdleConnectionsPercent = None,
+    borrow_timeout: o.BorrowTimeout = None,
+    init_query: o.InitQuery = None,
+    session_pinning_filter: o.SessionPinningFilter = None,
+    if_not_exists: o.IfNotExists = False,
+    yes: o.Yes = False,
+    dry_run: o.DryRun = False,
+    wait: o.Wait = True,
+    timeout: o.Timeout = o.DEFAULT_TIMEOUT,
 ) -> None:
     """Create a proxy, optionally its IAM role, its pool settings and its target.
 
@@ -157,7 +106,7 @@ def create_cmd(
         name=name, engine_family=engine, role_arn=role,
         vpc_subnet_ids=v.split_list(subnets),
         vpc_security_group_ids=v.split_list(security_groups) or None,
-        require_tls=require_tls, idle_client_timeout=idle_client_timeout,
+        require_tls=require_tls, idle_client_timeout=_whole(idle_client_timeout),
         debug_logging=debug_logging or None,
         default_auth_scheme="IAM_AUTH" if end_to_end_iam else None,
         auth=[AuthSpec(secret_arn=arn, iam_auth=iam_auth,
@@ -196,18 +145,13 @@ def apply_cmd(
     spec_file: Annotated[str, typer.Argument(
         metavar="SPEC.toml", help="The spec file (see docs/apply.md).", show_default=False)],
     rt: Runtime,
-    prune: Annotated[bool, typer.Option(
-        "--prune", help="Also remove what the spec no longer names (endpoints, targets, "
-        "auth entries); without it they are kept, with a warning.",
-        rich_help_panel=PLAN_PANEL)] = False,
-    detailed_exitcode: Annotated[bool, typer.Option(
-        "--detailed-exitcode", help="With --dry-run: exit 0 when nothing differs, 2 when "
-        "the plan has changes (drift), as terraform plan -detailed-exitcode.",
-        rich_help_panel=PLAN_PANEL)] = False,
-    yes: Yes = False,
-    dry_run: DryRun = False,
-    wait: WaitOn = True,
-    timeout: Timeout = DEFAULT_TIMEOUT,
+    prune: Annotated[bool, o.option("--prune", rich_help_panel=PLAN_PANEL)] = False,
+    detailed_exitcode: Annotated[bool, o.option("--detailed-exitcode",
+                                                rich_help_panel=PLAN_PANEL)] = False,
+    yes: o.Yes = False,
+    dry_run: o.DryRun = False,
+    wait: o.Wait = True,
+    timeout: o.Timeout = o.DEFAULT_TIMEOUT,
 ) -> None:
     """Make a proxy match a TOML spec: create what is missing, change what differs.
 
@@ -248,42 +192,24 @@ def apply_cmd(
 def modify_cmd(
     name: ProxyName,
     rt: Runtime,
-    require_tls: Annotated[Optional[bool], typer.Option(
-        "--require-tls/--no-require-tls", help="Require TLS from clients, or not.",
-        show_default=False)] = None,
-    idle_client_timeout: Annotated[Optional[int], typer.Option(
-        "--idle-client-timeout", help="Seconds, 1-28800.", show_default=False)] = None,
-    debug_logging: Annotated[Optional[bool], typer.Option(
-        "--debug-logging/--no-debug-logging", help="Log SQL statements to CloudWatch Logs.",
-        show_default=False)] = None,
-    new_name: Annotated[Optional[str], typer.Option(
-        "--new-name", help="Rename the proxy (its endpoint's host name changes).",
-        show_default=False)] = None,
-    role: Annotated[Optional[str], typer.Option(
-        "--role", help="ARN of the IAM role that reads the secrets.", rich_help_panel=AUTH_PANEL,
-        show_default=False)] = None,
-    security_groups: Annotated[Optional[list[str]], typer.Option(
-        "--security-groups", help="Replace the security groups (comma-separated or repeated).",
-        rich_help_panel=NET_PANEL, show_default=False)] = None,
-    add_secret: Annotated[Optional[list[str]], typer.Option(
-        "--add-secret", help="Add an auth entry for this secret ARN. Repeatable.",
-        rich_help_panel=AUTH_PANEL, show_default=False)] = None,
-    remove_secret: Annotated[Optional[list[str]], typer.Option(
-        "--remove-secret", help="Remove the auth entry of this secret ARN. Repeatable.",
-        rich_help_panel=AUTH_PANEL, show_default=False)] = None,
-    iam_auth: Annotated[Optional[str], typer.Option(
-        "--iam", help="IAMAuth of every auth entry: required or disabled (enabled: SQL Server).",
-        rich_help_panel=AUTH_PANEL, show_default=False)] = None,
-    client_password_auth_type: Annotated[Optional[str], typer.Option(
-        "--client-password-auth-type", help="ClientPasswordAuthType of every auth entry.",
-        rich_help_panel=AUTH_PANEL, show_default=False)] = None,
-    end_to_end_iam: Annotated[Optional[bool], typer.Option(
-        "--end-to-end-iam/--no-end-to-end-iam", help="DefaultAuthScheme IAM_AUTH or NONE.",
-        rich_help_panel=AUTH_PANEL, show_default=False)] = None,
-    yes: Yes = False,
-    dry_run: DryRun = False,
-    wait: WaitOn = True,
-    timeout: Timeout = DEFAULT_TIMEOUT,
+    require_tls: o.RequireTls = None,
+    idle_client_timeout: o.IdleClientTimeout = None,
+    debug_logging: o.DebugLogging = None,
+    new_name: Annotated[Optional[str], o.option("--new-name")] = None,
+    role: o.Role = None,
+    security_groups: Annotated[Optional[list[str]], o.option(
+        "--security-groups", "They replace the current ones.", rich_help_panel=NET_PANEL)] = None,
+    add_secret: Annotated[Optional[list[str]], o.option(
+        "--add-secret", rich_help_panel=AUTH_PANEL)] = None,
+    remove_secret: Annotated[Optional[list[str]], o.option(
+        "--remove-secret", rich_help_panel=AUTH_PANEL)] = None,
+    iam_auth: o.IamAuth = None,
+    client_password_auth_type: o.ClientPasswordAuthType = None,
+    end_to_end_iam: o.EndToEndIam = None,
+    yes: o.Yes = False,
+    dry_run: o.DryRun = False,
+    wait: o.Wait = True,
+    timeout: o.Timeout = o.DEFAULT_TIMEOUT,
 ) -> None:
     """Change a proxy's settings: TLS, idle timeout, debug logging, name, auth entries.
 
@@ -291,7 +217,7 @@ def modify_cmd(
 
     Examples:
 
-      rdsproxyctl modify demo --require-tls --idle-client-timeout 900
+      rdsproxyctl modify demo --require-tls --idle-client-timeout 15m
 
       rdsproxyctl modify demo --add-secret arn:aws:secretsmanager:...:secret:reporting --dry-run
 
@@ -303,7 +229,7 @@ def modify_cmd(
     options = wait_options(timeout)
 
     req = lifecycle.ModifyRequest(
-        require_tls=require_tls, idle_client_timeout=idle_client_timeout,
+        require_tls=require_tls, idle_client_timeout=_whole(idle_client_timeout),
         debug_logging=debug_logging, new_name=new_name, role_arn=role,
         security_groups=split_list(security_groups) if security_groups else None,
         end_to_end_iam=end_to_end_iam, add_secrets=split_list(add_secret),
@@ -316,15 +242,15 @@ def modify_cmd(
 def pool_cmd(
     name: ProxyName,
     rt: Runtime,
-    max_connections_percent: MaxConns = None,
-    max_idle_connections_percent: MaxIdle = None,
-    borrow_timeout: Borrow = None,
-    init_query: InitQuery = None,
-    session_pinning_filter: Pinning = None,
-    yes: Yes = False,
-    dry_run: DryRun = False,
-    wait: WaitOn = True,
-    timeout: Timeout = DEFAULT_TIMEOUT,
+    max_connections_percent: o.MaxConnectionsPercent = None,
+    max_idle_connections_percent: o.MaxIdleConnectionsPercent = None,
+    borrow_timeout: o.BorrowTimeout = None,
+    init_query: o.InitQuery = None,
+    session_pinning_filter: o.SessionPinningFilter = None,
+    yes: o.Yes = False,
+    dry_run: o.DryRun = False,
+    wait: o.Wait = True,
+    timeout: o.Timeout = o.DEFAULT_TIMEOUT,
 ) -> None:
     """Change the connection pool of a proxy's target group; shows old and new values.
 
@@ -332,7 +258,7 @@ def pool_cmd(
 
       rdsproxyctl pool demo --max-connections-percent 75 --max-idle-connections-percent 25
 
-      rdsproxyctl pool demo --borrow-timeout 30 --dry-run
+      rdsproxyctl pool demo --borrow-timeout 30s --dry-run
 
       rdsproxyctl pool demo --init-query ''
     """
@@ -349,12 +275,11 @@ def pool_cmd(
 def delete_cmd(
     name: ProxyName,
     rt: Runtime,
-    yes: Yes = False,
-    if_exists: Annotated[bool, typer.Option(
-        "--if-exists", help="Succeed without change when the proxy does not exist.")] = False,
-    dry_run: DryRun = False,
-    wait: WaitOff = False,
-    timeout: Timeout = DEFAULT_TIMEOUT,
+    yes: o.Yes = False,
+    if_exists: o.IfExists = False,
+    dry_run: o.DryRun = False,
+    wait: o.Wait = True,
+    timeout: o.Timeout = o.DEFAULT_TIMEOUT,
 ) -> None:
     """Delete a proxy with its endpoints and target group (the databases stay).
 
@@ -365,7 +290,7 @@ def delete_cmd(
 
       rdsproxyctl delete demo
 
-      rdsproxyctl delete demo --yes --wait
+      rdsproxyctl delete demo --yes --no-wait
 
       rdsproxyctl delete demo --yes --if-exists
     """

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import Enum
 from typing import IO, TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from rdsproxyctl.cli import options as o
 from rdsproxyctl.cli.groups import group_with_default
 from rdsproxyctl.cli.output import Column, Fields, OutputFormat, Table, View, tsv_cell
 from rdsproxyctl.cli.runtime import Runtime, command
@@ -24,39 +24,24 @@ if TYPE_CHECKING:  # pragma: no cover
     from rdsproxyctl.core.logs.summary import Summary
 
 
-class FailOn(str, Enum):
-    warn = "warn"
-    error = "error"
-    none = "none"
+def _severity(fail_on: str) -> str:
+    """--fail-on (warn, error or fail, none) as the summary's severity words."""
+    threshold = o.fail_threshold(fail_on)
+    return "none" if threshold is None else ("warn" if threshold == "warn" else "error")
 
 
-TIME_FORMS = "15m, 2h, 1d, 1h30m or an ISO 8601 time (UTC unless it has an offset)"
-ProxyName = Annotated[str, typer.Argument(help="The proxy's name (DBProxyName).",
-                                          show_default=False)]
-Since = Annotated[str, typer.Option("--since", help=f"Start of the window: {TIME_FORMS}.")]
-Until = Annotated[Optional[str], typer.Option(
-    "--until", help="End of the window (default: now); same forms as --since.",
-    show_default=False)]
-Endpoint = Annotated[Optional[str], typer.Option(
-    "--endpoint", help="Only lines of this proxy endpoint (`default` is the proxy's own).",
-    show_default=False)]
-Signatures = Annotated[Optional[list[str]], typer.Option(
-    "--signature", "-s", help="Only this signature (repeatable; globs such as 'iam-auth-*'; "
-    "`unclassified`). See docs/signatures.md.", show_default=False)]
-Errors = Annotated[bool, typer.Option(
-    "--errors", help="Only warnings and errors (unknown lines by their level).")]
-Grep = Annotated[Optional[str], typer.Option(
-    "--grep", help="Only lines matching this regular expression (Python syntax, applied "
-    "locally to the whole line).", show_default=False)]
-FilterPattern = Annotated[Optional[str], typer.Option(
-    "--filter-pattern", help="CloudWatch Logs filter pattern, passed as is (replaces the one "
-    "built from the other options).", show_default=False)]
-FailOnOption = Annotated[FailOn, typer.Option(
-    "--fail-on", help="Exit 1 when a signature of this severity or worse is present.",
-    case_sensitive=False)]
-All = Annotated[bool, typer.Option(
-    "--all", help="Count info signatures too (default: warnings and errors only).")]
-Top = Annotated[int, typer.Option("--top", min=1, help="How many users, reasons and digests.")]
+ProxyName = o.ProxyName
+Since = o.Since
+Until = o.Until
+Endpoint = Annotated[Optional[str], o.option("--endpoint", "Only its lines (`default`: the "
+                                                 "proxy's own).")]
+Signatures = o.Signatures
+Errors = o.Errors
+Grep = o.Grep
+FilterPattern = o.FilterPattern
+FailOnOption = o.FailOn
+IncludeInfo = o.IncludeInfo
+Top = o.Top
 
 logs_app = group_with_default(
     "tail",
@@ -101,12 +86,15 @@ class EventWriter:
         from rdsproxyctl.core.logs.signatures import SIGNATURES
 
         self.width = max(len(s.id) for s in SIGNATURES)
-        if self.format is OutputFormat.table and rt.renderer.is_terminal():
+        self.query = rt.renderer.query
+        if self.format is OutputFormat.table and rt.renderer.is_terminal() and not self.query:
             from rich.console import Console
 
             self.console = Console(file=self.out, force_terminal=True, highlight=False,
                                    no_color=not rt.renderer.color, soft_wrap=True)
-        if self.format is OutputFormat.tsv:
+        if self.query is not None or not rt.renderer.headers:
+            pass
+        elif self.format is OutputFormat.tsv:
             self.out.write("\t".join(TSV_KEYS) + "\n")
         elif self.format is OutputFormat.markdown:
             self.out.write("| time | level | signature | message |\n|---|---|---|---|\n")
@@ -117,7 +105,9 @@ class EventWriter:
             return
         self.count += len(events)
         fmt = self.format
-        if fmt is OutputFormat.json:
+        if self.query is not None:  # --query: applied to each event's JSON object
+            self.out.write("".join(self._queried(e) for e in events))
+        elif fmt is OutputFormat.json:
             dumps = json.JSONEncoder(separators=(",", ":")).encode
             self.out.write("\n".join(dumps(e.to_json()) for e in events) + "\n")
         elif fmt is OutputFormat.tsv:
@@ -136,6 +126,17 @@ class EventWriter:
                 f"{safe(e.message)}\n"
                 for e in events))
         self.out.flush()
+
+    def _queried(self, event: LogEvent) -> str:
+        """One line: --query's result for one event (JSON with -o json; else a value, or
+        tab-separated values)."""
+        result = self.query.search(event.to_json())
+        if result is None:
+            return ""
+        if self.format is OutputFormat.json or isinstance(result, dict):
+            return json.dumps(result, separators=(",", ":")) + "\n"
+        values = result if isinstance(result, list) else [result]
+        return "\t".join(tsv_cell(v) for v in values) + "\n"
 
     def _rich(self, events: list[LogEvent]) -> None:
         from rich.text import Text
@@ -169,8 +170,7 @@ def tail_cmd(
     rt: Runtime,
     since: Since = "10m",
     until: Until = None,
-    follow: Annotated[bool, typer.Option(
-        "--follow", "-f", help="Keep polling for new lines until Ctrl-C (exit 130).")] = False,
+    follow: Annotated[bool, o.option("--follow")] = False,
     endpoint: Endpoint = None,
     signature: Signatures = None,
     errors: Errors = False,
@@ -202,6 +202,9 @@ def tail_cmd(
     if follow and until:
         raise UsageError("--follow and --until do not go together",
                          hint="--follow reads until Ctrl-C")
+    if errors:
+        rt.renderer.info("--errors: showing severity warn and error only (the signature's "
+                         "severity; unknown lines by their level)")
     if follow:
         rt.renderer.info(f"following {fetch.log_group(name)} (Ctrl-C to stop)")
         pages = fetch.follow(rt.aws, name, window.start, selection, filter_pattern=filter_pattern)
@@ -263,14 +266,14 @@ def summary_cmd(
     since: Since = "1h",
     until: Until = None,
     endpoint: Endpoint = None,
-    fail_on: FailOnOption = FailOn.error,
-    all_: All = False,
+    fail_on: FailOnOption = "fail",
+    include_info: IncludeInfo = False,
     top: Top = 10,
     filter_pattern: FilterPattern = None,
 ) -> None:
     """Count each signature in the window with its remedy; exit 1 at --fail-on severity.
 
-    Reports first and last seen, top users, top pinning reasons and digests. Only warnings and errors are fetched (a server-side filter pattern), unless --all. Exits 1 when a signature of --fail-on severity or worse is present, for runbooks.
+    Reports first and last seen, top users, top pinning reasons and digests. Only warnings and errors are fetched (a server-side filter pattern), unless --include-info. Exits 1 when a signature of --fail-on severity or worse is present, for runbooks.
 
     Examples:
 
@@ -287,7 +290,7 @@ def summary_cmd(
 
     check_name(name)
     window = Window.parse(since, until)
-    selection = Selection.build(min_severity=None if all_ else "warn", endpoint=endpoint)
+    selection = Selection.build(min_severity=None if include_info else "warn", endpoint=endpoint)
     pattern = filter_pattern if filter_pattern is not None else selection.filter_pattern()
     summarizer = Summarizer(top=top)
     group = fetch.log_group(name)
@@ -296,7 +299,7 @@ def summary_cmd(
             summarizer.add_all(page)
             update(f"reading {group}: {summarizer.events} events")
     _finish_summary(rt, summarizer.result(
-        fail_on.value, proxy=name, log_group=group, since=_iso(window.start),
+        _severity(fail_on), proxy=name, log_group=group, since=_iso(window.start),
         until=_iso(window.end) if window.end else None, filter_pattern=pattern))
 
 
@@ -326,13 +329,10 @@ def classify_cmd(
     file: Annotated[str, typer.Argument(
         help="File of log lines (exported logs, `aws logs tail` output ...); - for stdin.",
         show_default=True)] = "-",
-    summary: Annotated[bool, typer.Option(
-        "--summary", help="Print the summary (as `logs summary`) instead of the lines.")] = False,
-    pinning: Annotated[bool, typer.Option(
-        "--pinning", help="Print the pinning report (as `pinning NAME`: pin events by cause "
-        "and digest, each with its fix) instead of the lines.")] = False,
-    fail_on: FailOnOption = FailOn.error,
-    all_: All = False,
+    summary: Annotated[bool, o.option("--summary")] = False,
+    pinning: Annotated[bool, o.option("--pinning")] = False,
+    fail_on: FailOnOption = "fail",
+    include_info: IncludeInfo = False,
     top: Top = 10,
     signature: Signatures = None,
     errors: Errors = False,
@@ -358,9 +358,9 @@ def classify_cmd(
 
     if summary and pinning:
         raise UsageError("--summary and --pinning do not go together: choose one report")
-    # a summary counts warnings and errors unless --all, like `logs summary`
+    # a summary counts warnings and errors unless --include-info, like `logs summary`
     selection = Selection.build(signatures=signature or (), grep=grep,
-                                errors=errors or (summary and not all_))
+                                errors=errors or (summary and not include_info))
     stream = _open_input(file)
     if file == "-" and hasattr(stream, "isatty") and stream.isatty():
         rt.renderer.info("reading log lines from stdin (Ctrl-D to end)")
@@ -374,7 +374,7 @@ def classify_cmd(
             classify_pinning(rt, events, file)
         elif summary:
             result = Summarizer(top=top).add_all(events).result(
-                fail_on.value, file=file)
+                _severity(fail_on), file=file)
             _finish_summary(rt, result)
         else:
             _write_pages(rt, _batches(events))

@@ -6,21 +6,16 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from rdsproxyctl.cli import options as o
 from rdsproxyctl.cli.output import Column, Fields, OutputFormat, Table, View
 from rdsproxyctl.cli.runtime import Runtime, command
 
 if TYPE_CHECKING:  # pragma: no cover
     from rdsproxyctl.core.metrics import MetricsReport
 
-TIME_FORMS = "15m, 2h, 1d, 1h30m or an ISO 8601 time (UTC unless it has an offset)"
-ProxyName = Annotated[str, typer.Argument(help="The proxy's name (DBProxyName).",
-                                          show_default=False)]
-Until = Annotated[Optional[str], typer.Option(
-    "--until", help="End of the window (default: now); same forms as --since.",
-    show_default=False)]
-Endpoint = Annotated[Optional[str], typer.Option(
-    "--endpoint", help="Only this proxy endpoint's metrics (CloudWatch's EndpointName "
-    "dimension; `default` is the proxy's own).", show_default=False)]
+Endpoint = Annotated[Optional[str], o.option(
+    "--endpoint", "Its metrics only (CloudWatch's EndpointName dimension; `default` is the "
+    "proxy's own).")]
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 
@@ -88,23 +83,15 @@ def metrics_view(report: MetricsReport, data: dict[str, Any], terminal: bool,
 
 
 def metrics_cmd(
-    name: ProxyName,
+    name: o.ProxyName,
     rt: Runtime,
-    since: Annotated[str, typer.Option(
-        "--since", help=f"Start of the window: {TIME_FORMS}.")] = "1h",
-    until: Until = None,
-    period: Annotated[Optional[str], typer.Option(
-        "--period", help="Granularity: a multiple of 60 s (1m, 5m, 1h; 5m multiples for "
-        "windows starting over 15 days ago, 1h over 63 days). Default: the smallest that "
-        "keeps 1440 points per metric.", show_default=False)] = None,
+    since: o.Since = "1h",
+    until: o.Until = None,
+    period: Annotated[Optional[str], o.option("--period")] = None,
     endpoint: Endpoint = None,
-    target: Annotated[Optional[str], typer.Option(
-        "--target", help="Only this target's metrics (CloudWatch's Target dimension, as "
-        "`aws cloudwatch list-metrics --namespace AWS/RDS` shows it).",
-        show_default=False)] = None,
-    metric: Annotated[Optional[list[str]], typer.Option(
-        "--metric", help="Only this metric (repeatable; globs such as 'Query*').",
-        show_default=False)] = None,
+    target: Annotated[Optional[str], o.option(
+        "--target", "As `aws cloudwatch list-metrics --namespace AWS/RDS` shows it.")] = None,
+    metric: Annotated[Optional[list[str]], o.option("--metric")] = None,
 ) -> None:
     """The proxy's CloudWatch metrics: min/avg/max/last and a sparkline per metric.
 

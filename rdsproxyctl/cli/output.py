@@ -43,6 +43,7 @@ def __getattr__(name: str) -> Any:
 
 class OutputFormat(str, Enum):
     table = "table"
+    wide = "wide"  # a table with every column (the renderer's format is then table)
     json = "json"
     tsv = "tsv"
     markdown = "markdown"
@@ -149,6 +150,108 @@ def flatten(data: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
         yield prefix, data
 
 
+PADDING = 2  # rich's default cell padding: one space each side
+
+
+def _widths(texts: list[list[str]], wrap: tuple[bool, ...] | None = None
+            ) -> tuple[list[int], list[int]]:
+    """Each column's narrowest width that splits no word, and its natural width."""
+    mins, maxes = [], []
+    for i, column in enumerate(texts):
+        longest = max((len(t) for t in column), default=1)
+        word = max((len(w) for t in column for w in t.split()), default=1)
+        wraps = True if wrap is None else wrap[i]
+        mins.append((word if wraps else longest) + PADDING)
+        maxes.append(longest + PADDING)
+    return mins, maxes
+
+
+def _extra(console: Any, table: Any, maxes: list[int]) -> int:
+    """The table's width beyond its columns (edges, separators)."""
+    from rich.measure import Measurement
+
+    natural = Measurement.get(console, console.options.update_width(100_000), table).maximum
+    return max(0, natural - sum(maxes))
+
+
+def _fits(console: Any, table: Any, texts: list[list[str]]) -> bool:
+    mins, maxes = _widths(texts)
+    return sum(mins) + _extra(console, table, maxes) <= console.width
+
+
+def _print_fitted(console: Any, table: Any, texts: list[list[str]],
+                  wrap: tuple[bool, ...] | None = None) -> None:
+    """Print ``table`` at the terminal's width if its words allow, else wider.
+
+    rich shrinks the widest columns first, whatever their words, so the widths are
+    decided here: each column keeps its longest word, and the columns with room to
+    spare give it up, in proportion to what they can spare."""
+    mins, maxes = _widths(texts, wrap)
+    extra = _extra(console, table, maxes)
+    avail = console.width - extra
+    if sum(maxes) <= avail:
+        console.print(table)
+        return
+    excess = sum(maxes) - avail
+    slack = [hi - lo for lo, hi in zip(mins, maxes)]
+    if sum(slack) <= excess:
+        widths = list(mins)
+    else:
+        total = sum(slack)
+        widths = [hi - excess * spare // total for hi, spare in zip(maxes, slack)]
+        i = 0
+        while sum(widths) > avail:  # rounding: take the rest from columns with room left
+            if widths[i] > mins[i]:
+                widths[i] -= 1
+            i = (i + 1) % len(widths)
+    for column, w in zip(table.columns, widths):
+        column.width = w - PADDING
+    width = console.width
+    console.width = max(width, sum(widths) + extra)  # wider than the terminal, never split
+    try:
+        console.print(table)
+    finally:
+        console.width = width
+
+
+def compile_query(expression: str) -> Any:
+    """--query's JMESPath expression, compiled (a bad one is a usage error, exit 2)."""
+    import jmespath
+    from jmespath.exceptions import JMESPathError
+
+    from rdsproxyctl.errors import UsageError
+
+    try:
+        return jmespath.compile(expression)
+    except JMESPathError as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UsageError(f"--query {expression!r} is not a JMESPath expression: {message}",
+                         hint="see https://jmespath.org/specification.html") from None
+
+
+def query_view(result: Any) -> View:
+    """--query's result as rows: a list of objects is a table with their keys as columns,
+    a list of lists one column per position, a list of values one column, an object
+    one row."""
+    from rdsproxyctl.cli.views import Column, Table, View
+
+    rows = result if isinstance(result, list) else [result]
+    if rows and all(isinstance(r, dict) for r in rows):
+        keys: dict[str, None] = {}
+        for r in rows:
+            keys.update(dict.fromkeys(r))
+        columns = [Column(k, k.upper()) for k in keys]
+        data_rows = rows
+    elif rows and all(isinstance(r, list) for r in rows):
+        n = max(len(r) for r in rows)
+        columns = [Column(str(i), f"COLUMN{i + 1}") for i in range(n)]
+        data_rows = [{str(i): v for i, v in enumerate(r)} for r in rows]
+    else:
+        columns = [Column("value", "VALUE")]
+        data_rows = [{"value": r} for r in rows if r is not None]
+    return View(result, [Table(columns, data_rows)])
+
+
 def _env_no_color() -> bool:
     return bool(os.environ.get("NO_COLOR"))
 
@@ -165,8 +268,15 @@ class Renderer:
         stdout: IO[str] | None = None,
         stderr: IO[str] | None = None,
         terminal: bool | None = None,
+        query: str | None = None,
+        headers: bool = True,
     ) -> None:
         self.format = OutputFormat(fmt)
+        self.wide = self.format is OutputFormat.wide
+        if self.wide:
+            self.format = OutputFormat.table
+        self.headers = headers
+        self.query = compile_query(query) if query else None
         self.color = color and not _env_no_color()
         self.quiet = quiet
         self._stdout = stdout
@@ -212,9 +322,16 @@ class Renderer:
 
     # -- data (stdout) -----------------------------------------------------------
     def emit(self, view: View) -> None:
+        if self.query is not None:
+            result = self.query.search(view.data)
+            if self.format is not OutputFormat.json and not isinstance(result, (list, dict)):
+                if result is not None:  # one value: the value alone, as the AWS CLI's text
+                    self.write_line(sanitize(_plain(result)))
+                return
+            view = query_view(result)
         fmt = self.format
         if fmt is OutputFormat.json:
-            self.write_json(view.data)
+            self._dump_json(view.data)
         elif fmt is OutputFormat.tsv:
             self._emit_tsv(view)
         elif fmt is OutputFormat.markdown:
@@ -225,6 +342,17 @@ class Renderer:
             self._emit_plain(view)
 
     def write_json(self, data: Any) -> None:
+        """A JSON document on stdout (--query applies)."""
+        if self.query is not None:
+            if self.format is not OutputFormat.json:
+                from rdsproxyctl.cli.views import View
+
+                self.emit(View(data))  # emit applies the query
+                return
+            data = self.query.search(data)
+        self._dump_json(data)
+
+    def _dump_json(self, data: Any) -> None:
         json.dump(data, self.stdout, indent=2, sort_keys=False, default=str)
         self.stdout.write("\n")
 
@@ -239,13 +367,26 @@ class Renderer:
         tables = [s for s in view.sections if isinstance(s, Table)]
         if len(view.sections) == 1 and tables:
             t = tables[0]
-            out.write("\t".join(c.key for c in t.columns) + "\n")
+            if self.headers:
+                out.write("\t".join(c.key for c in t.columns) + "\n")
             for row in t.rows:
                 out.write("\t".join(tsv_cell(pick(row, c.key)) for c in t.columns) + "\n")
             return
-        out.write("key\tvalue\n")
+        if self.headers:
+            out.write("key\tvalue\n")
         for key, value in flatten(view.data):
             out.write(f"{tsv_cell(key)}\t{tsv_cell(value)}\n")
+
+    def _empty(self, section: Table) -> None:
+        """An empty section is a message (stderr), not data: stdout stays empty."""
+        self.info(f"{section.title}: {section.empty}" if section.title else section.empty)
+
+    def columns(self, section: Table, drop: int = 0) -> list[Column]:
+        """The section's columns: all with -o wide, else minus the last ``drop`` optional ones."""
+        if self.wide or not drop:
+            return list(section.columns)
+        optional = [c for c in section.columns if c.optional][-drop:]
+        return [c for c in section.columns if c not in optional]
 
     def _plain_tables(self, view: View, tablefmt: str, heading: Callable[[str], str]) -> None:
         from tabulate import tabulate
@@ -255,6 +396,9 @@ class Renderer:
         out = self.stdout
         first = True
         for section in view.sections:
+            if not isinstance(section, Fields) and not section.rows:
+                self._empty(section)
+                continue
             if not first:
                 out.write("\n")
             first = False
@@ -262,15 +406,14 @@ class Renderer:
                 out.write(heading(sanitize(section.title)) + "\n")
             if isinstance(section, Fields):
                 rows = [[sanitize(label), cell(value)] for label, value in section.pairs]
-                out.write(tabulate(rows, tablefmt=tablefmt if tablefmt != "plain" else "plain",
-                                   headers=["field", "value"] if tablefmt == "github" else ())
-                          + "\n")
-            elif not section.rows:
-                out.write(section.empty + "\n")
+                headers = ["field", "value"] if tablefmt == "github" else ()
+                out.write(tabulate(rows, tablefmt=tablefmt, headers=headers) + "\n")
             else:
-                rows = [[cell(pick(r, c.key)) for c in section.columns] for r in section.rows]
-                out.write(tabulate(rows, headers=[c.header for c in section.columns],
-                                   tablefmt=tablefmt, disable_numparse=True) + "\n")
+                columns = self.columns(section)
+                rows = [[cell(pick(r, c.key)) for c in columns] for r in section.rows]
+                headers = [c.header for c in columns] if self.headers else ()
+                out.write(tabulate(rows, headers=headers, tablefmt=tablefmt,
+                                   disable_numparse=True) + "\n")
 
     def _emit_plain(self, view: View) -> None:
         self._plain_tables(view, "simple", lambda t: f"== {t} ==")
@@ -279,6 +422,10 @@ class Renderer:
         self._plain_tables(view, "github", lambda t: f"### {t}\n")
 
     def _emit_rich(self, view: View) -> None:
+        """Rich tables that never break a word: a column is at least as wide as its longest
+        word; when the table does not fit the terminal, optional columns go first (not with
+        -o wide), then free text wraps between words, then the table is wider than the
+        terminal (as kubectl's) rather than split a name, an ARN or an address."""
         from rich import box
         from rich.table import Table as RichTable
         from rich.text import Text
@@ -291,24 +438,36 @@ class Renderer:
             if isinstance(section, Fields):
                 grid = RichTable(title=title, title_justify="left", box=box.SIMPLE,
                                  show_header=False, title_style="bold")
+                pairs = [[Text(sanitize(label)), self._styled(cell(value), Text)]
+                         for label, value in section.pairs]
                 grid.add_column(style="bold cyan", no_wrap=True)
                 grid.add_column(overflow="fold")
-                for label, value in section.pairs:
-                    grid.add_row(Text(sanitize(label)), self._styled(cell(value), Text))
-                console.print(grid)
+                for pair in pairs:
+                    grid.add_row(*pair)
+                _print_fitted(console, grid, [[str(r[i]) for r in pairs] for i in (0, 1)],
+                              wrap=(False, True))
                 continue
-            table = RichTable(title=title, title_justify="left", box=box.SIMPLE_HEAD,
-                              title_style="bold")
-            for c in section.columns:
-                table.add_column(c.header, overflow="fold")
-            for r in section.rows:
-                table.add_row(*(self._styled(cell(pick(r, c.key)), Text) if c.styled
-                                else Text(cell(pick(r, c.key))) for c in section.columns))
             if not section.rows:
-                console.print(Text(sanitize(f"{section.title or ''} {section.empty}".strip()),
-                                   style="dim"))
-            else:
-                console.print(table)
+                self._empty(section)
+                continue
+            optional = sum(1 for c in section.columns if c.optional)
+            for drop in range(1 if self.wide else optional + 1):
+                columns = self.columns(section, drop)
+                table = RichTable(title=title, title_justify="left",
+                                  box=box.SIMPLE_HEAD, title_style="bold",
+                                  show_header=self.headers)
+                rows = [[self._styled(cell(pick(r, c.key)), Text) if c.styled
+                         else Text(cell(pick(r, c.key))) for c in columns]
+                        for r in section.rows]
+                for c in columns:
+                    table.add_column(c.header, overflow="fold")
+                for row in rows:
+                    table.add_row(*row)
+                texts = [[str(row[i]) for row in rows] + ([c.header] if self.headers else [])
+                         for i, c in enumerate(columns)]
+                if self.wide or drop == optional or _fits(console, table, texts):
+                    break
+            _print_fitted(console, table, texts)
 
     def _styled(self, text: str, text_cls: Any) -> Any:
         style = STATUS_STYLES.get(text.split("/")[0].split(" ")[0], "")

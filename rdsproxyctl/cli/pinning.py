@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import typer
 
+from rdsproxyctl.cli import options as o
 from rdsproxyctl.cli.output import Column, Fields, Table, View
 from rdsproxyctl.cli.runtime import Runtime, command
 from rdsproxyctl.errors import CheckFailed
@@ -13,7 +14,6 @@ from rdsproxyctl.errors import CheckFailed
 if TYPE_CHECKING:  # pragma: no cover
     from rdsproxyctl.core.pinning import PinningReport
 
-TIME_FORMS = "15m, 2h, 1d, 1h30m or an ISO 8601 time (UTC unless it has an offset)"
 
 
 def register(app: typer.Typer) -> None:
@@ -73,14 +73,10 @@ def finish(rt: Runtime, report: PinningReport) -> None:
 
 
 def pinning_cmd(
-    name: Annotated[str, typer.Argument(help="The proxy's name (DBProxyName).",
-                                        show_default=False)],
+    name: o.ProxyName,
     rt: Runtime,
-    since: Annotated[str, typer.Option(
-        "--since", help=f"Start of the window: {TIME_FORMS}.")] = "1h",
-    until: Annotated[Optional[str], typer.Option(
-        "--until", help="End of the window (default: now); same forms as --since.",
-        show_default=False)] = None,
+    since: o.Since = "1h",
+    until: o.Until = None,
 ) -> None:
     """What pins the proxy's sessions: pin events by cause and digest, and each fix.
 

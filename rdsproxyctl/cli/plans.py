@@ -12,36 +12,24 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
+from rdsproxyctl.cli import options as o
 from rdsproxyctl.cli.output import Column, Table, View, cell
 from rdsproxyctl.core.plan import SYMBOLS, Outcome, Plan
 from rdsproxyctl.errors import CheckFailed, UsageError
 
-PLAN_PANEL = "Plan and wait"
-
 #: Seconds between polls while waiting (default 5); the sandbox and tests lower it.
 POLL_INTERVAL_ENV = "RDSPROXYCTL_POLL_INTERVAL"
 
-DryRun = Annotated[bool, typer.Option(
-    "--dry-run", help="Print the plan (every API call and its parameters) and change nothing.",
-    rich_help_panel=PLAN_PANEL)]
-WaitOn = Annotated[bool, typer.Option(
-    "--wait/--no-wait", help="Wait until the proxy is available (and new targets leave "
-    "REGISTERING).", rich_help_panel=PLAN_PANEL)]
-WaitOff = Annotated[bool, typer.Option(
-    "--wait/--no-wait", help="Wait until the change is done.", rich_help_panel=PLAN_PANEL)]
-Yes = Annotated[bool, typer.Option(
-    "--yes", "-y", help="Consent to a plan that removes, deregisters, or weakens TLS or "
-    "authentication, without asking (required without a terminal).",
-    rich_help_panel=PLAN_PANEL)]
-Timeout = Annotated[float, typer.Option(
-    "--timeout", help="Seconds to wait at most, then exit 1 (the change goes on in AWS).",
-    rich_help_panel=PLAN_PANEL)]
-
-DEFAULT_TIMEOUT = 1200.0
+# The plan options are defined once, in cli/options.py; these names stay for importers.
+DryRun = o.DryRun
+WaitOn = WaitOff = o.Wait
+Timeout = o.Timeout
+DEFAULT_TIMEOUT = o.DEFAULT_TIMEOUT
+Yes = o.Yes
 MAX_TIMEOUT = 7 * 24 * 3600.0
 
 CHANGE_COLUMNS = [
@@ -64,8 +52,8 @@ def wait_options(timeout: float) -> Any:
     from rdsproxyctl.core.waiter import DEFAULT_INTERVAL, WaitOptions
 
     if not 0 < timeout <= MAX_TIMEOUT:
-        raise UsageError(f"--timeout must be more than 0 and at most {MAX_TIMEOUT:g} seconds "
-                         f"(a week), got {timeout:g}")
+        raise UsageError(f"--timeout must be more than zero and at most a week, got {timeout:g}s",
+                         hint="e.g. --timeout 90, 90s, 10m, 1h")
     raw = os.environ.get(POLL_INTERVAL_ENV)
     interval = DEFAULT_INTERVAL
     if raw:

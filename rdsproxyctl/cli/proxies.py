@@ -16,32 +16,32 @@ ProxyName = Annotated[str, typer.Argument(help="The proxy's name (DBProxyName)."
 
 LIST_COLUMNS = [
     Column("name", "NAME"),
-    Column("engine_family", "ENGINE"),
+    Column("engine_family", "ENGINE", optional=True),
     Column("status", "STATUS", styled=True),
-    Column("require_tls", "TLS"),
+    Column("require_tls", "TLS", optional=True),
     Column("iam_auth", "IAM AUTH", styled=True),
-    Column("idle_client_timeout", "IDLE TIMEOUT"),
+    Column("idle_client_timeout", "IDLE TIMEOUT", optional=True),
     Column("target_health", "TARGETS", styled=True),
     Column("endpoint", "ENDPOINT"),
 ]
 
 TARGET_COLUMNS = [
     Column("rds_resource_id", "RESOURCE"),
-    Column("type", "TYPE"),
-    Column("role", "ROLE"),
+    Column("type", "TYPE", optional=True),
+    Column("role", "ROLE", optional=True),
     Column("endpoint", "ENDPOINT"),
-    Column("port", "PORT"),
+    Column("port", "PORT", optional=True),
     Column("health.state", "STATE", styled=True),
     Column("health.reason", "REASON"),
-    Column("health.description", "DESCRIPTION"),
+    Column("health.description", "DESCRIPTION", optional=True),
 ]
 
 AUTH_COLUMNS = [
     Column("secret_arn", "SECRET"),
     Column("iam_auth", "IAM AUTH", styled=True),
     Column("client_password_auth_type", "CLIENT PASSWORD AUTH"),
-    Column("auth_scheme", "SCHEME"),
-    Column("description", "DESCRIPTION"),
+    Column("auth_scheme", "SCHEME", optional=True),
+    Column("description", "DESCRIPTION", optional=True),
 ]
 
 ENDPOINT_COLUMNS = [
@@ -49,9 +49,9 @@ ENDPOINT_COLUMNS = [
     Column("target_role", "ROLE"),
     Column("status", "STATUS", styled=True),
     Column("endpoint", "ENDPOINT"),
-    Column("vpc_id", "VPC"),
-    Column("subnet_ids", "SUBNETS"),
-    Column("security_group_ids", "SECURITY GROUPS"),
+    Column("vpc_id", "VPC", optional=True),
+    Column("subnet_ids", "SUBNETS", optional=True),
+    Column("security_group_ids", "SECURITY GROUPS", optional=True),
 ]
 
 

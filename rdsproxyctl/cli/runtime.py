@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Optional
 
 import typer
+from typer.core import TyperCommand
 
 from rdsproxyctl.cli.output import OutputFormat, Renderer
 from rdsproxyctl.core.aws import Aws, AwsSettings
@@ -45,6 +46,8 @@ class GlobalOptions:
     region: str | None = None
     endpoint_url: str | None = None
     output: OutputFormat | None = None
+    query: str | None = None
+    no_headers: bool = False
     no_color: bool = False
     debug: bool = False
     quiet: bool = False
@@ -56,6 +59,8 @@ class GlobalOptions:
             region=self.region or base.region,
             endpoint_url=self.endpoint_url or base.endpoint_url,
             output=self.output or base.output,
+            query=self.query or base.query,
+            no_headers=self.no_headers or base.no_headers,
             no_color=self.no_color or base.no_color,
             debug=self.debug or base.debug,
             quiet=self.quiet or base.quiet,
@@ -77,31 +82,51 @@ class GlobalOptions:
         return dataclasses.replace(self, **values)
 
 
-# The global options as typer parameters: (name, annotation).  Defaults are "unset".
-COMMON_PARAMS: list[tuple[str, Any, Any]] = [
-    ("profile", Annotated[Optional[str], typer.Option(
-        "--profile", help="AWS profile (env: RDSPROXYCTL_PROFILE, then AWS_PROFILE).",
-        rich_help_panel=GLOBAL_PANEL, show_default=False)], None),
-    ("region", Annotated[Optional[str], typer.Option(
-        "--region", help="AWS region (env: RDSPROXYCTL_REGION, then AWS_REGION, "
-        "AWS_DEFAULT_REGION).", rich_help_panel=GLOBAL_PANEL, show_default=False)], None),
-    ("endpoint_url", Annotated[Optional[str], typer.Option(
-        "--endpoint-url", help="AWS API endpoint, e.g. a moto server or the sandbox "
-        "(env: RDSPROXYCTL_ENDPOINT_URL, then AWS_ENDPOINT_URL).",
-        rich_help_panel=GLOBAL_PANEL, show_default=False)], None),
-    ("output", Annotated[Optional[OutputFormat], typer.Option(
-        "--output", "-o", help="Output format (env: RDSPROXYCTL_OUTPUT; default: table).",
-        rich_help_panel=GLOBAL_PANEL, show_default=False, case_sensitive=False)], None),
-    ("no_color", Annotated[bool, typer.Option(
-        "--no-color", help="No colours (also when NO_COLOR is set).",
-        rich_help_panel=GLOBAL_PANEL, show_default=False)], False),
-    ("debug", Annotated[bool, typer.Option(
-        "--debug", help="Show tracebacks and the AWS API calls (secrets redacted).",
-        rich_help_panel=GLOBAL_PANEL, show_default=False)], False),
-    ("quiet", Annotated[bool, typer.Option(
-        "--quiet", "-q", help="Only data and errors: no progress or informational messages.",
-        rich_help_panel=GLOBAL_PANEL, show_default=False)], False),
-]
+GLOBAL_HELP = {
+    "profile": "(env: RDSPROXYCTL_PROFILE, then AWS_PROFILE)",
+    "region": "(env: RDSPROXYCTL_REGION, then AWS_REGION, AWS_DEFAULT_REGION)",
+    "endpoint_url": "(env: RDSPROXYCTL_ENDPOINT_URL, then AWS_ENDPOINT_URL)",
+    "output": "(env: RDSPROXYCTL_OUTPUT; default: table)",
+    "no_color": "(also when NO_COLOR is set)",
+}
+GLOBAL_FLAGS = {"profile": "--profile", "region": "--region", "endpoint_url": "--endpoint-url",
+                "output": "--output", "query": "--query", "no_headers": "--no-headers",
+                "no_color": "--no-color", "debug": "--debug", "quiet": "--quiet"}
+
+
+def global_params() -> list[tuple[str, Any, Any]]:
+    """The global options as typer parameters: (name, annotation, default "unset"),
+    shown in full by ``rdsproxyctl --help``."""
+    from rdsproxyctl.cli.options import option
+
+    params: list[tuple[str, Any, Any]] = []
+    for name, flag in GLOBAL_FLAGS.items():
+        is_flag = name in ("no_headers", "no_color", "debug", "quiet")
+        annotation = bool if is_flag else Optional[str]
+        params.append((name, Annotated[annotation, option(
+            flag, GLOBAL_HELP.get(name), rich_help_panel=GLOBAL_PANEL, show_default=False)],
+            False if is_flag else None))
+    return params
+
+
+def hidden(params: list[tuple[str, Any, Any]]) -> list[tuple[str, Any, Any]]:
+    """The same options hidden from a command's help (one "Global options" line there)."""
+    import copy
+
+    out = []
+    for name, annotation, default in params:
+        info = copy.copy(annotation.__metadata__[0])
+        info.hidden = True
+        out.append((name, Annotated[annotation.__origin__, info], default))
+    return out
+
+
+ROOT_PARAMS = global_params()
+COMMON_PARAMS = hidden(ROOT_PARAMS)
+GLOBAL_EPILOG = ("Global options (before or after the command; see `rdsproxyctl --help`): "
+                 "--profile, --region, --endpoint-url, -o/--output "
+                 "table|wide|json|tsv|markdown, --query, --no-headers, --no-color, --debug, "
+                 "-q/--quiet.")
 COMMON_NAMES = tuple(name for name, _, _ in COMMON_PARAMS)
 CTX_PARAM = "_rdsproxyctl_ctx"  # the click context, injected by typer; not an option
 
@@ -130,7 +155,8 @@ class Runtime:
     def __init__(self, options: GlobalOptions) -> None:
         self.options = options
         self.renderer = Renderer(options.output or OutputFormat.table,
-                                 color=not options.no_color, quiet=options.quiet)
+                                 color=not options.no_color, quiet=options.quiet,
+                                 query=options.query, headers=not options.no_headers)
         self.aws_settings = AwsSettings(
             profile=options.profile,
             region=options.region,
@@ -173,6 +199,68 @@ def _with_common_params(func: Callable[..., Any], target: Callable[..., Any]) ->
     target.__annotations__ = {**annotations, "return": sig.return_annotation}
 
 
+def reflow(doc: str) -> str:
+    """A docstring as help: each paragraph one line (the terminal wraps it at any width),
+    except indented blocks (examples), which keep their lines."""
+    paragraphs = inspect.cleandoc(doc).split("\n\n")
+    out = []
+    for para in paragraphs:
+        lines = para.split("\n")
+        if any(line.startswith(" ") for line in lines):
+            out.append(para)
+        else:
+            out.append(" ".join(line.strip() for line in lines))
+    return "\n\n".join(out)
+
+
+def command_path(ctx: Any) -> str:
+    """``ctx``'s command path without the program name: "endpoints create"."""
+    names = []
+    while ctx is not None and ctx.parent is not None:
+        names.append(ctx.info_name)
+        ctx = ctx.parent
+    return " ".join(reversed(names))
+
+
+def rewrite_deprecated(path: str, args: list[str],
+                       warn: Callable[[str], None] | None = None) -> list[str]:
+    """Old spellings of ``path``'s options (options.DEPRECATED) replaced by the new ones."""
+    from rdsproxyctl.cli.options import DEPRECATED
+
+    olds = {old: new for (cmd, old), new in DEPRECATED.items() if cmd == path}
+    if not olds:
+        return args
+    out = list(args)
+    for i, arg in enumerate(out):
+        if arg == "--":
+            break
+        for old, new in olds.items():
+            if arg == old:
+                out[i] = new
+            elif arg.startswith(old + "=") or (not old.startswith("--") and arg.startswith(old)
+                                               and not arg.startswith("--")):
+                out[i] = new + "=" + arg[len(old):].removeprefix("=")
+            else:
+                continue
+            if warn is not None:
+                warn(f"{old} is deprecated in `{path}`: use {new} (the old spelling will be "
+                     "removed in the next release)")
+            break
+    return out
+
+
+class VocabularyCommand(TyperCommand):
+    """A command that still accepts its options' old spellings (with a warning)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        def warn(message: str) -> None:
+            import sys
+
+            print(f"warning: {message}", file=sys.stderr)
+
+        return super().parse_args(ctx, rewrite_deprecated(command_path(ctx), args, warn))
+
+
 def make_runtime(local: GlobalOptions, ctx: typer.Context | None = None) -> Runtime:
     return Runtime(local.over(_root_options(ctx)).with_env(os.environ))
 
@@ -203,6 +291,9 @@ def command(app: typer.Typer, name: str | None = None, **kwargs: Any) -> Callabl
 
         del wrapper.__wrapped__  # typer must see the new signature, not func's
         _with_common_params(func, wrapper)
+        kwargs.setdefault("cls", VocabularyCommand)
+        kwargs.setdefault("help", reflow(func.__doc__ or ""))
+        kwargs.setdefault("epilog", GLOBAL_EPILOG)
         app.command(name, **kwargs)(wrapper)
         return func
 
@@ -239,7 +330,7 @@ def root_callback(version_option: Any) -> Callable[..., Any]:
                                     annotation=typer.Context)]
     sig_params.append(inspect.Parameter("version", inspect.Parameter.KEYWORD_ONLY,
                                         default=None, annotation=version_option))
-    for name, annotation, default in COMMON_PARAMS:
+    for name, annotation, default in ROOT_PARAMS:
         sig_params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
                                             default=default, annotation=annotation))
     callback.__signature__ = inspect.Signature(sig_params)  # type: ignore[attr-defined]

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from rdsproxyctl.cli import options as o
 from rdsproxyctl.cli.output import Column, Fields, Table, View
 from rdsproxyctl.cli.runtime import Runtime, command
 
@@ -20,10 +21,7 @@ Examples:
   rdsproxyctl sandbox demo
 """
 
-DirOption = Annotated[Optional[Path], typer.Option(
-    "--dir", help="The sandbox's state directory (env: RDSPROXYCTL_SANDBOX_DIR; default: "
-    "$XDG_STATE_HOME/rdsproxyctl/sandbox).", show_default=False, file_okay=True,
-    dir_okay=True)]
+DirOption = Annotated[Optional[Path], o.option("--dir", "(env: RDSPROXYCTL_SANDBOX_DIR)")]
 
 PART_COLUMNS = [
     Column("name", "PART"),
@@ -40,7 +38,11 @@ PROXY_COLUMNS = [
 
 
 def register(app: typer.Typer) -> None:
-    group = typer.Typer(no_args_is_help=True, help=HELP)
+    from rdsproxyctl.cli.runtime import reflow
+
+    from rdsproxyctl.cli.groups import HelpGroup
+
+    group = typer.Typer(cls=HelpGroup, no_args_is_help=True, help=reflow(HELP))
     command(group, "up")(up_cmd)
     command(group, "down")(down_cmd)
     command(group, "status")(status_cmd)
@@ -48,6 +50,24 @@ def register(app: typer.Typer) -> None:
     command(group, "demo")(demo_cmd)
     command(group, "flush")(flush_cmd)
     app.add_typer(group, name="sandbox")
+
+
+#: What only the sandbox needs (the `sandbox` extra): import name -> distribution.
+SANDBOX_MODULES = {"moto": "moto[server]", "flask": "moto[server]", "cryptography": "cryptography"}
+
+
+def require_sandbox_extra() -> None:
+    """Refuse (exit 2) before starting anything when the `sandbox` extra is not installed."""
+    from importlib.util import find_spec
+
+    from rdsproxyctl.errors import UsageError
+
+    missing = sorted({dist for module, dist in SANDBOX_MODULES.items()
+                      if find_spec(module) is None})
+    if missing:
+        raise UsageError("the sandbox needs packages that are not installed: "
+                         + ", ".join(missing),
+                         hint="pip install 'rdsproxyctl[sandbox]'")
 
 
 def _dir(path: Path | None) -> Path:
@@ -77,9 +97,7 @@ OPEN_API_WARNING = ("the sandbox's AWS API on 127.0.0.1 accepts any credentials:
 
 
 def up_cmd(rt: Runtime, dir: DirOption = None,
-           mysql: Annotated[bool, typer.Option(
-               "--mysql", help="Also start a MariaDB server (Debian's mariadb-server) and a "
-               "sandbox-mysql DB instance for MYSQL proxies; kept by later `up`s.")] = False,
+           mysql: Annotated[bool, o.option("--mysql")] = False,
            ) -> None:
     """Start the sandbox, or whatever part of it is not running (safe to run twice).
 
@@ -97,6 +115,7 @@ def up_cmd(rt: Runtime, dir: DirOption = None,
     """
     from rdsproxyctl.sandbox import manager
 
+    require_sandbox_extra()
     directory = _dir(dir)
     with rt.renderer.status("starting the sandbox") as update:
         status = manager.up(directory, region=rt.options.region, mysql=mysql, progress=update)
@@ -215,8 +234,8 @@ LOG_COLUMNS = [Column("line", "LOG LINE")]
 
 
 def demo_cmd(rt: Runtime, dir: DirOption = None,
-             engine: Annotated[str, typer.Option(
-                 "--engine", help="Engine family: postgresql, or mysql (a MYSQL proxy on the "
+             engine: Annotated[str, o.option(
+                 "--engine", "On the sandbox: postgresql, or mysql (a MYSQL proxy on the "
                  "sandbox's MariaDB, started if needed).")] = "postgresql") -> None:
     """Run the main job end to end on the sandbox, showing each step.
 
@@ -239,6 +258,7 @@ def demo_cmd(rt: Runtime, dir: DirOption = None,
     from rdsproxyctl.core.models import to_jsonable
     from rdsproxyctl.sandbox import demo
 
+    require_sandbox_extra()
     directory = _dir(dir)
     count = [0]
 
@@ -267,7 +287,7 @@ def demo_cmd(rt: Runtime, dir: DirOption = None,
         return
     rows = [{"line": line} for line in result.log_lines]
     rt.renderer.emit(View(data, [*show_view(result.details).sections,
-                                 *report_view([result.diagnose], single=True).sections,
+                                 *report_view([result.diagnose]).sections,
                                  Table(LOG_COLUMNS, rows, title=f"Log group {result.log_group}",
                                        empty="(no lines yet)")]))
     flag = f" --dir {directory}" if dir else ""

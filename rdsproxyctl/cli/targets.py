@@ -6,24 +6,12 @@ from typing import Annotated, Optional
 
 import typer
 
+from rdsproxyctl.cli import options as o
 from rdsproxyctl.cli.groups import group_with_default
-from rdsproxyctl.cli.plans import (
-    DEFAULT_TIMEOUT,
-    DryRun,
-    Timeout,
-    WaitOff,
-    Yes,
-    run_plan,
-    wait_options,
-)
+from rdsproxyctl.cli.plans import run_plan, wait_options
 from rdsproxyctl.cli.runtime import Runtime, command
 
-ProxyName = Annotated[str, typer.Argument(help="The proxy's name (DBProxyName).",
-                                          show_default=False)]
-DbInstance = Annotated[Optional[str], typer.Option(
-    "--db-instance", help="A DB instance identifier.", show_default=False)]
-DbCluster = Annotated[Optional[str], typer.Option(
-    "--db-cluster", help="An Aurora DB cluster identifier.", show_default=False)]
+ProxyName = o.ProxyName
 
 
 def register(app: typer.Typer) -> None:
@@ -55,18 +43,18 @@ def list_cmd(name: ProxyName, rt: Runtime) -> None:
 def add_cmd(
     name: ProxyName,
     rt: Runtime,
-    db_instance: DbInstance = None,
-    db_cluster: DbCluster = None,
-    yes: Yes = False,
-    dry_run: DryRun = False,
-    wait: WaitOff = False,
-    timeout: Timeout = DEFAULT_TIMEOUT,
+    db_instance: o.DbInstance = None,
+    db_cluster: o.DbCluster = None,
+    yes: o.Yes = False,
+    dry_run: o.DryRun = False,
+    wait: o.Wait = True,
+    timeout: o.Timeout = o.DEFAULT_TIMEOUT,
 ) -> None:
     """Register a DB instance or cluster as the proxy's target (nothing if already there).
 
     Examples:
 
-      rdsproxyctl targets add demo --db-instance db1 --wait
+      rdsproxyctl targets add demo --db-instance db1
 
       rdsproxyctl targets add demo --db-cluster aurora-1 --dry-run
     """
@@ -76,12 +64,12 @@ def add_cmd(
 def remove_cmd(
     name: ProxyName,
     rt: Runtime,
-    db_instance: DbInstance = None,
-    db_cluster: DbCluster = None,
-    yes: Yes = False,
-    dry_run: DryRun = False,
-    wait: WaitOff = False,
-    timeout: Timeout = DEFAULT_TIMEOUT,
+    db_instance: o.DbInstance = None,
+    db_cluster: o.DbCluster = None,
+    yes: o.Yes = False,
+    dry_run: o.DryRun = False,
+    wait: o.Wait = True,
+    timeout: o.Timeout = o.DEFAULT_TIMEOUT,
 ) -> None:
     """Deregister a DB instance or cluster from the proxy (nothing if not a target).
 

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from rdsproxyctl.cli import options as o
 from rdsproxyctl.cli.output import OutputFormat
 from rdsproxyctl.cli.runtime import Runtime, command
 from rdsproxyctl.errors import UsageError
@@ -50,36 +51,27 @@ def register(app: typer.Typer) -> None:
 
 def token_cmd(
     rt: Runtime,
-    name: Annotated[Optional[str], typer.Argument(
-        help="The proxy's name; omit it with --host.", show_default=False)] = None,
-    user: Annotated[str, typer.Option(
-        "--user", "-u", help="Database user the token is for (DBUser).", show_default=False)] = "",
-    endpoint: Annotated[Optional[str], typer.Option(
-        "--endpoint", help="One of the proxy's extra endpoints instead of the default one.",
-        show_default=False)] = None,
-    host: Annotated[Optional[str], typer.Option(
-        "--host", help="Sign for this host with no API call (with --port and --region).",
-        show_default=False)] = None,
-    port: Annotated[Optional[int], typer.Option(
-        "--port", help="Port for --host (default 5432).", show_default=False)] = None,
-    database: Annotated[Optional[str], typer.Option(
-        "--database", "-d", help="Database name for --format env/dsn.", show_default=False)] = None,
-    fmt: Annotated[Optional[TokenFormat], typer.Option(
-        "--format", "-f", help="token (default), env (export lines), json, or dsn "
-        "(a libpq connection string without the password; MySQL: the mysql client's "
-        "options).", show_default=False)] = None,
-    ca_bundle: Annotated[Optional[str], typer.Option(
-        "--ca-bundle", help="CA file for sslrootcert in env/dsn (default: PGSSLROOTCERT, "
-        "else `system`).", show_default=False)] = None,
+    name: o.OptionalProxyName = None,
+    user: o.User = None,
+    endpoint: o.Endpoint = None,
+    host: Annotated[Optional[str], o.option(
+        "--host", "Signs with no API call (with --port and --region).")] = None,
+    port: o.Port = None,
+    database: Annotated[Optional[str], o.option("--database", "For --format env/dsn.")] = None,
+    fmt: Annotated[Optional[str], o.option("--format", "Default: token (json with -o json).")] = None,
+    ca_bundle: o.CaBundle = None,
 ) -> None:
     """Mint an IAM authentication token for a proxy (valid 15 minutes).
 
     The token is signed locally with your AWS credentials for the proxy's endpoint, port and
-    region; only the token is printed, so it can feed PGPASSWORD.
+    region; only the token is printed, so it can feed PGPASSWORD.  --user and --database
+    default to PGUSER and PGDATABASE, as psql's do.
 
     Examples:
 
       PGPASSWORD=$(rdsproxyctl token my-proxy --user app) psql "host=... user=app sslmode=verify-full"
+
+      export PGUSER=app; rdsproxyctl token my-proxy      # --user from PGUSER, as psql
 
       psql "$(rdsproxyctl token my-proxy --user app --format dsn)"   # with PGPASSWORD set as above
 
@@ -94,13 +86,15 @@ def token_cmd(
     from rdsproxyctl.core import tokens
 
     if not user:
-        raise UsageError("--user is required: the database user the token is for")
+        raise UsageError("--user is required: the database user the token is for",
+                         hint="pass --user NAME, or set PGUSER as psql reads it")
     if host and (name or endpoint):
         raise UsageError("give a proxy NAME or --host, not both")
     if not host and not name:
         raise UsageError("give a proxy NAME, or --host (with --port and --region)")
     if fmt is None:
         fmt = TokenFormat.json if rt.output is OutputFormat.json else TokenFormat.token
+    fmt = TokenFormat(fmt.lower())
     engine = "POSTGRESQL"
     if host:
         port = port if port is not None else 5432

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from rdsproxyctl.cli import options as o
 from rdsproxyctl.cli.output import OutputFormat
 from rdsproxyctl.cli.runtime import Runtime, command
 
@@ -87,18 +88,13 @@ def live_table(s: Snapshot, interval: float) -> Any:
 
 
 def top_cmd(
-    name: Annotated[str, typer.Argument(help="The proxy's name (DBProxyName).",
-                                        show_default=False)],
+    name: o.ProxyName,
     rt: Runtime,
-    interval: Annotated[float, typer.Option(
-        "--interval", min=1.0, max=3600.0, help="Seconds between refreshes, 1-3600 "
-        "(CloudWatch publishes every minute).")] = 10.0,
-    endpoint: Annotated[Optional[str], typer.Option(
-        "--endpoint", help="Only this proxy endpoint's metrics (`default` is the proxy's own).",
-        show_default=False)] = None,
-    iterations: Annotated[int, typer.Option(
-        "--iterations", min=0, hidden=True, help="Stop after this many refreshes (0: until "
-        "Ctrl-C).")] = 0,
+    interval: Annotated[float, o.option(
+        "--interval", "CloudWatch publishes every minute.", min=1.0, max=3600.0)] = 10.0,
+    endpoint: Annotated[Optional[str], o.option(
+        "--endpoint", "Its metrics only (`default` is the proxy's own).")] = None,
+    iterations: Annotated[int, o.option("--iterations", min=0, hidden=True)] = 0,
 ) -> None:
     """A live view of the pool: connections against the ceiling, pinned, latencies, warnings.
 

@@ -18,6 +18,7 @@ class Column:
     key: str
     header: str
     styled: bool = False  # colour the cell by STATUS_STYLES on a terminal
+    optional: bool = False  # dropped first when a terminal is too narrow (kept by -o wide)
 
 
 @dataclass(frozen=True)

@@ -307,6 +307,11 @@ def _secret_credentials(aws: Any, secret_arn: str) -> tuple[str | None, str]:
     return data.get("username"), str(password)
 
 
+def _is_token(password: str) -> bool:
+    """A password that is an IAM auth token minted elsewhere (a presigned connect URL)."""
+    return "Action=connect" in password and "X-Amz-Signature=" in password
+
+
 def prepare(aws: Any, spec: ConnectSpec) -> Prepared:
     """Validate, look the proxy up (timed), and get the password or token."""
     from rdsproxyctl.core import tokens
@@ -330,6 +335,17 @@ def prepare(aws: Any, spec: ConnectSpec) -> Prepared:
 
         proxy = get_proxy(aws, spec.proxy)
         context["proxy_arn"] = proxy.arn
+        if not spec.iam and proxy.iam_auth in ("REQUIRED", "END_TO_END") \
+                and not _is_token(os.environ.get(spec.password_env or "", "")):
+            # refused before anything is sent: the proxy would reject the password, and the
+            # error would read as a token problem although no token was sent
+            from rdsproxyctl.errors import AuthError
+
+            how = "--secret" if spec.secret_arn else "--password-env (not a token)"
+            raise AuthError(f"proxy {spec.proxy} requires IAM authentication: {how} sends a "
+                            "password it would refuse",
+                            hint=f"use --iam, or `rdsproxyctl iam disable {spec.proxy}` to "
+                                 "allow passwords")
         # every login is an IAM token (MySQL's "Access denied" then means a refused token)
         context["iam_only"] = proxy.default_auth_scheme == "IAM_AUTH" or bool(proxy.auth) and \
             all(entry.iam_auth == "REQUIRED" for entry in proxy.auth)

@@ -148,7 +148,7 @@ def db_user_arn(proxy: Proxy, db_user: str, resource_id: str | None = None) -> s
 def connect_policy(proxy: Proxy, db_users: list[str]) -> dict[str, Any]:
     """The identity policy that lets a principal connect to ``proxy`` as ``db_users``."""
     if not db_users:
-        raise UsageError("pass --db-user USER (or --db-user '*' for any database user)")
+        raise UsageError("pass --user USER (or --user '*' for any database user)")
     resources = [db_user_arn(proxy, u) for u in dict.fromkeys(db_users)]
     return {
         "Version": POLICY_VERSION,

@@ -551,7 +551,7 @@ def create_plan(aws: Any, spec: ProxySpec, *, create_role: RoleRequest | None = 
     plan = diff(aws, spec, None, action="create")
     plan.calls[:0] = role_calls
     plan.changes[:0] = role_changes
-    plan.warnings[:0] = warnings + found.warnings
+    plan.warnings[:0] = warnings + found.warnings + v.reachability_warnings(aws, spec)
     return plan
 
 
@@ -915,7 +915,7 @@ def connect_policy(aws: Any, name: str, db_users: list[str]) -> dict[str, Any]:
     for user in db_users:
         iamdocs.check_db_user(user)
     if not db_users:
-        raise UsageError("pass --db-user USER (or --db-user '*' for any database user)")
+        raise UsageError("pass --user USER (or --user '*' for any database user)")
     return iamdocs.connect_policy(get_proxy(aws, name), db_users)
 
 

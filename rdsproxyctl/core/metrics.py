@@ -120,7 +120,7 @@ def parse_period(value: str | None, start: dt.datetime, now: dt.datetime,
 
     ``None`` (or ``auto``) picks the smallest valid period that keeps a metric to
     :data:`AUTO_POINTS` points."""
-    from rdsproxyctl.core.logs.query import duration_seconds
+    from rdsproxyctl.core.duration import parse_seconds
 
     age_days = (now - start).total_seconds() / DAY
     if age_days > RETENTION_DAYS:
@@ -131,7 +131,7 @@ def parse_period(value: str | None, start: dt.datetime, now: dt.datetime,
         span = max((end - start).total_seconds(), 1)
         return max(multiple, math.ceil(span / AUTO_POINTS / multiple) * multiple)
     text = value.strip()
-    seconds = float(text) if text.isdigit() else duration_seconds(text)
+    seconds = parse_seconds(text)
     if seconds is None or seconds != int(seconds) or seconds <= 0:
         raise UsageError(f"--period {value!r} is not a duration (60, 60s, 1m, 5m, 1h)",
                          hint=f"allowed: {allowed_periods(multiple)}")

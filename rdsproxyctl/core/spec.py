@@ -204,7 +204,8 @@ class ProxySpec:
 
 
 def max_connections_warning(name: str) -> str:
-    return (f"MaxConnectionsPercent 100 lets {name} take every connection the database allows: "
+    return (f"MaxConnectionsPercent 100 lets {name} take every connection the database allows "
+            "(`rdsproxyctl diagnose` FAILs pool.max_connections on it): "
             "leave headroom (AWS suggests about 30%) when other clients or another proxy "
             "use the database")
 

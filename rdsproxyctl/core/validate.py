@@ -306,3 +306,52 @@ def lookup_target(aws: Any, *, instance: str | None = None, cluster: str | None 
         raise UsageError(f"{instance or cluster} runs {row.get('Engine')}: a {engine_family} "
                          "proxy cannot use it as a target")
     return dict(row)
+
+
+def reachability_warnings(aws: Any, spec: Any) -> list[str]:
+    """What `diagnose` would FAIL as network.security_groups, said before the proxy exists:
+    the proxy's security groups (or the VPC's default) and the target instance's must let
+    the proxy reach it on its port.  Read-only look-ups; a failing one skips the warning."""
+    import ipaddress
+
+    from rdsproxyctl.core.awserrors import aws_errors
+    from rdsproxyctl.core.diagnose.checks_network import reach
+    from rdsproxyctl.errors import RdsProxyCtlError
+
+    target = next((t for t in spec.targets or [] if t.db_instance_identifier), None)
+    if target is None or not spec.vpc_subnet_ids:
+        return []
+    name = target.db_instance_identifier
+    try:
+        with aws_errors(aws):
+            ec2 = aws.client("ec2")
+            db = aws.client("rds").describe_db_instances(
+                DBInstanceIdentifier=name)["DBInstances"][0]
+            subnets = ec2.describe_subnets(SubnetIds=spec.vpc_subnet_ids)["Subnets"]
+            proxy_ids = list(spec.vpc_security_group_ids or [])
+            if not proxy_ids and subnets:
+                proxy_ids = [g["GroupId"] for g in ec2.describe_security_groups(Filters=[
+                    {"Name": "vpc-id", "Values": [subnets[0]["VpcId"]]},
+                    {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"]]
+            db_ids = [m["VpcSecurityGroupId"] for m in db.get("VpcSecurityGroups", [])
+                      if m.get("VpcSecurityGroupId")]
+            if not proxy_ids or not db_ids:
+                return []
+            groups = {g["GroupId"]: g for g in ec2.describe_security_groups(
+                GroupIds=sorted(set(proxy_ids + db_ids)))["SecurityGroups"]}
+    except (RdsProxyCtlError, IndexError, KeyError):
+        return []
+    cidrs = [ipaddress.ip_network(s["CidrBlock"]) for s in subnets if s.get("CidrBlock")]
+    port = int((db.get("Endpoint") or {}).get("Port") or 5432)
+    egress, ingress, _ = reach(proxy_ids, cidrs, groups, db, port)
+    problems = []
+    if not egress:
+        problems.append(f"the proxy's security groups ({', '.join(proxy_ids)}) allow no egress "
+                        f"to {name} on port {port}")
+    if not ingress:
+        problems.append(f"{name}'s security groups ({', '.join(db_ids)}) allow no ingress on "
+                        f"port {port} from the proxy's groups or subnets")
+    if not problems:
+        return []
+    return [f"{'; '.join(problems)} (`rdsproxyctl diagnose` FAILs network.security_groups on "
+            "it): the target will not become AVAILABLE until the rules allow it"]

@@ -179,3 +179,27 @@ def wait_for_endpoint(aws: Any, endpoint: str, *, options: WaitOptions | None = 
             return deadline.elapsed
         deadline.pause(f"endpoint {endpoint} to be available (still {state})",
                        "AWS goes on with it; `rdsproxyctl endpoints list PROXY` follows it")
+
+
+def wait_for_targets_available(aws: Any, name: str, *, options: WaitOptions | None = None,
+                               progress: Callable[[str], None] | None = None) -> WaitResult:
+    """Poll until proxy ``name`` is available and every target is AVAILABLE (at least one)."""
+    from rdsproxyctl.core.proxies import get_targets
+
+    options = options or WaitOptions()
+    progress = progress or _no_progress
+    deadline = _Deadline(options)
+    result = wait_for_proxy(aws, name, options=options, progress=progress)
+    while True:
+        rows = get_targets(aws, name)
+        waiting = [f"{t.rds_resource_id or '?'} {t.health.state or '?'}"
+                   + (f" ({t.health.reason})" if t.health.reason else "")
+                   for t in rows if t.health.state != "AVAILABLE"]
+        if rows and not waiting:
+            progress(f"{name}: every target AVAILABLE")
+            return WaitResult(result.proxy, rows, deadline.elapsed)
+        state = ", ".join(waiting) if rows else "no targets registered"
+        progress(f"{name}: {state}")
+        deadline.pause(f"the targets of {name} to be AVAILABLE (last seen: {state})",
+                       f"`rdsproxyctl targets {name}` shows why; `rdsproxyctl diagnose {name}` "
+                       "checks the usual causes")

@@ -100,9 +100,57 @@ def signatures_reference() -> str:
     return "\n".join(out) + "\n"
 
 
+VOCABULARY_START = "<!-- vocabulary: generated from rdsproxyctl/cli/options.py; do not edit -->"
+VOCABULARY_END = "<!-- end of vocabulary -->"
+
+
+def vocabulary_table() -> str:
+    """The vocabulary and deprecated-spelling tables of docs/configuration.md."""
+    from rdsproxyctl.cli.options import DEPRECATED, VOCABULARY, duration_text
+
+    def default(term) -> str:  # noqa: ANN001
+        value = term.default
+        if term.kind == "switch" and value is not None:
+            text = term.flag if value else f"--no-{term.flag[2:]}"
+        elif value is None or value is False:
+            text = "-"
+        elif term.kind == "duration":
+            text = duration_text(value)
+        else:
+            text = str(value)
+        if term.vary:
+            text += f" ({term.vary})"
+        return text
+
+    def kind(term) -> str:  # noqa: ANN001
+        if term.kind == "choice":
+            return " \\| ".join(f"`{c}`" for c in term.choices)
+        return term.kind
+
+    out = [VOCABULARY_START, "", "| flag | type | default | env | meaning |", "|---|---|---|---|---|"]
+    for term in VOCABULARY.values():
+        flag = f"`{term.flag}`" + (f", `{term.short}`" if term.short else "")
+        if term.kind == "switch":
+            flag = f"`{term.flag}`, `--no-{term.flag[2:]}`"
+        meaning = term.meaning.replace("|", "\\|")
+        out.append(f"| {flag} | {kind(term)} | {default(term)} | {term.env or '-'} | {meaning} |")
+    out += ["", "Old spellings, accepted until the next release with a warning on stderr:", "",
+            "| command | old | new |", "|---|---|---|"]
+    out += [f"| `{cmd}` | `{old}` | `{new}` |" for (cmd, old), new in DEPRECATED.items()]
+    return "\n".join([*out, "", VOCABULARY_END])
+
+
+def configuration_doc() -> str:
+    """docs/configuration.md with its vocabulary section regenerated (the rest is prose)."""
+    text = (ROOT / "docs/configuration.md").read_text()
+    start, end = text.index(VOCABULARY_START), text.index(VOCABULARY_END) + len(VOCABULARY_END)
+    return text[:start] + vocabulary_table() + text[end:]
+
+
 GENERATORS: dict[str, Callable[[], str]] = {
     "docs/cli.md": cli_reference,
     "docs/signatures.md": signatures_reference,
+    "docs/configuration.md": configuration_doc,
 }
 
 

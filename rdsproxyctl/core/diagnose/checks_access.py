@@ -315,7 +315,7 @@ def client_permission(ctx: Context) -> Finding:
         return ctx.finding("client.connect_permission", PASS,
                            f"{principal} may connect as {user}", evidence=evidence)
     remedy = (f"attach to {principal}: {iam.policy_json(iam.connect_policy(p, [user]))} "
-              f"(rdsproxyctl iam policy {p.name} --db-user {user} prints it)")
+              f"(rdsproxyctl iam policy {p.name} --user {user} prints it)")
     wrong = _db_resource_arns(ctx, user)
     if wrong:
         wrong_decisions = data.simulate(ctx, principal, "rds-db:connect", tuple(wrong))

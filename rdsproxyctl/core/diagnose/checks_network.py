@@ -62,7 +62,6 @@ def network_security_groups(ctx: Context) -> Finding:
     groups = data.security_groups(ctx)
     subnets = data.subnets(ctx)
     instances = data.db_instances(ctx)
-    proxy_groups = [groups[g] for g in p.security_group_ids if g in groups]
     proxy_cidrs = [ipaddress.ip_network(subnets[s]["CidrBlock"]) for s in p.subnet_ids
                    if s in subnets and subnets[s].get("CidrBlock")]
     targets = [t for t in data.targets(ctx) if t.type == "RDS_INSTANCE"]
@@ -73,12 +72,7 @@ def network_security_groups(ctx: Context) -> Finding:
     for t in targets:
         db = instances.get(t.rds_resource_id or "")
         port = int(t.port or (db or {}).get("Endpoint", {}).get("Port") or 5432)
-        egress = any(_rule_allows(r, port) and _egress_reaches(r, db, groups)
-                     for g in proxy_groups for r in g.get("IpPermissionsEgress", []))
-        db_groups = [groups[m["VpcSecurityGroupId"]] for m in (db or {}).get("VpcSecurityGroups", [])
-                     if m.get("VpcSecurityGroupId") in groups]
-        ingress = any(_ingress_from_proxy(r, port, set(p.security_group_ids), proxy_cidrs)
-                      for g in db_groups for r in g.get("IpPermissions", []))
+        egress, ingress, db_groups = reach(p.security_group_ids, proxy_cidrs, groups, db, port)
         checked.append({"target": t.rds_resource_id, "port": port, "proxy_egress": egress,
                         "database_ingress": ingress,
                         "database_security_groups": [g["GroupId"] for g in db_groups]})
@@ -104,6 +98,21 @@ def network_security_groups(ctx: Context) -> Finding:
                       f"--port {first['port']} --source-group {p.security_group_ids[0]}")
     return ctx.finding("network.security_groups", FAIL, "; ".join(problems), evidence=evidence,
                        remedy="; ".join(remedy) or None)
+
+
+def reach(proxy_group_ids: list[str], proxy_cidrs: list[Any], groups: dict[str, dict[str, Any]],
+          db: dict[str, Any] | None, port: int) -> tuple[bool, bool, list[dict[str, Any]]]:
+    """(the proxy's groups allow egress to ``db`` on ``port``, the database's groups allow
+    ingress from the proxy's groups or subnets, the database's groups).  `create` warns
+    with it before making a proxy this check would FAIL."""
+    proxy_groups = [groups[g] for g in proxy_group_ids if g in groups]
+    egress = any(_rule_allows(r, port) and _egress_reaches(r, db, groups)
+                 for g in proxy_groups for r in g.get("IpPermissionsEgress", []))
+    db_groups = [groups[m["VpcSecurityGroupId"]] for m in (db or {}).get("VpcSecurityGroups", [])
+                 if m.get("VpcSecurityGroupId") in groups]
+    ingress = any(_ingress_from_proxy(r, port, set(proxy_group_ids), proxy_cidrs)
+                  for g in db_groups for r in g.get("IpPermissions", []))
+    return egress, ingress, db_groups
 
 
 def _egress_reaches(rule: dict[str, Any], db: dict[str, Any] | None,

@@ -27,27 +27,17 @@ from rdsproxyctl.core.logs.signatures import (
     SIGNATURES,
     UNCLASSIFIED,
 )
+from rdsproxyctl.core.duration import parse_seconds
 from rdsproxyctl.errors import UsageError
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])", re.IGNORECASE)
-_DURATION_FULL = re.compile(r"\s*(?:\d+(?:\.\d+)?\s*[smhdw]\s*)+", re.IGNORECASE)
-TIME_HELP = ("a duration back from now (15m, 2h, 1d, 1h30m) or an ISO 8601 time (UTC unless it "
+TIME_HELP = ("a duration back from now (900, 15m, 2h, 1d, 1h30m) or an ISO 8601 time (UTC unless it "
              "has an offset)")
-
-
-def duration_seconds(value: str) -> float | None:
-    """``15m``, ``1h30m``, ``90s`` ... in seconds; ``None`` when ``value`` is not a duration."""
-    text = value.strip()
-    if not _DURATION_FULL.fullmatch(text):
-        return None
-    return sum(float(n) * _UNITS[u.lower()] for n, u in _DURATION.findall(text))
 
 
 def parse_time(value: str, *, now: dt.datetime, option: str = "--since") -> dt.datetime:
     """``value`` as an aware UTC datetime; :class:`UsageError` (exit 2) if it is neither form."""
     text = value.strip()
-    seconds = duration_seconds(text)
+    seconds = parse_seconds(text)
     if seconds is not None:
         if seconds <= 0:
             raise UsageError(f"{option} {value!r} must be more than zero")
