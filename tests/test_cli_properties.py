@@ -24,6 +24,8 @@ DOCUMENTED = {int(code) for code in EXIT_CODE_MEANINGS}
 
 #: Commands that start servers (each has its own end-to-end test), never run here.
 STARTS_SERVERS = {("sandbox", "up"), ("sandbox", "demo")}
+#: Commands that refresh until Ctrl-C: run with --iterations 1 (after the random options).
+UNTIL_INTERRUPTED = {("top",)}
 #: Flags kept off: they poll or connect until interrupted / a real database answers.
 KEPT_OFF = {"follow", "connect", "check_backends", "list_checks"}
 
@@ -163,6 +165,9 @@ def _check_command(path, cmd, world, cli, api_calls, tmp_path):
     @given(_invocation(path, cmd, tmp_path, world))
     def check(invocation):
         argv, poisoned = invocation
+        if path in UNTIL_INTERRUPTED:
+            split = argv.index("--")
+            argv = [*argv[:split], "--iterations", "1", *argv[split:]]
         api_calls.clear()
         out = cli(*argv, code=None, input="")
         assert out.exit_code in DOCUMENTED, (argv, out.exit_code, out.stderr)

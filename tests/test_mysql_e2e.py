@@ -248,6 +248,7 @@ def test_diagnose_on_a_healthy_mysql_proxy_is_all_pass(sandbox, sandbox_cli):
     with sandbox.mysql(host, password=token(sandbox, host)) as conn, conn.cursor() as cur:
         cur.execute("SELECT 1")
     sandbox.log_lines("m-diag", contains="A new client connected")
+    sandbox_cli("sandbox", "flush", "--dir", str(sandbox.directory))  # metrics, for pool.*
     out = sandbox_cli("diagnose", "m-diag", "--user", sandbox.app_user, "--connect", "-o",
                       "json", code=0)
     [report] = out.json()  # one report, in diagnose's one shape (a list)

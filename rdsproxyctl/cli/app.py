@@ -17,7 +17,7 @@ from rdsproxyctl.cli.groups import LazyGroup
 from rdsproxyctl.cli.runtime import reflow, root_callback
 
 HELP = """Operate Amazon RDS Proxy: inspect, create and change proxies, mint IAM tokens,
-test connections, read the proxy's logs, and diagnose what is wrong.
+test connections, read the proxy's logs and metrics, and diagnose what is wrong.
 
 Examples:
 
@@ -30,6 +30,8 @@ Examples:
   rdsproxyctl connect my-proxy --iam --user app
 
   rdsproxyctl diagnose my-proxy --user app
+
+  rdsproxyctl metrics my-proxy --since 3h; rdsproxyctl top my-proxy
 
   rdsproxyctl sandbox demo      # everything, offline, no AWS account
 
@@ -65,6 +67,9 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "iam": ("rdsproxyctl.cli.iam",),
     "endpoints": ("rdsproxyctl.cli.endpoints",),
     "logs": ("rdsproxyctl.cli.logs",),
+    "metrics": ("rdsproxyctl.cli.metrics",),
+    "top": ("rdsproxyctl.cli.top",),
+    "pinning": ("rdsproxyctl.cli.pinning",),
     "sandbox": ("rdsproxyctl.cli.sandbox",),
 }
 
@@ -92,6 +97,10 @@ SUMMARIES: dict[str, str] = {
     "endpoints": "A proxy's endpoints.  `endpoints NAME` is `endpoints list NAME`.",
     "logs": "Tail, summarise and classify the proxy's CloudWatch Logs.  `logs NAME` is `logs "
             "tail NAME`; a proxy named summary, classify or tail needs `logs tail NAME`.",
+    "metrics": "The proxy's CloudWatch metrics: min/avg/max/last and a sparkline per metric.",
+    "top": "A live view of the pool: connections against the ceiling, pinned, latencies, "
+           "warnings.",
+    "pinning": "What pins the proxy's sessions: pin events by cause and digest, and each fix.",
     "sandbox": "An offline sandbox: the AWS API (moto), a real PostgreSQL with TLS, and a "
                "local RDS Proxy that checks TLS and IAM tokens and pools connections.  No AWS "
                "account needed.",

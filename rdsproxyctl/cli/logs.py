@@ -330,6 +330,7 @@ def classify_cmd(
         help="File of log lines (exported logs, `aws logs tail` output ...); - for stdin.",
         show_default=True)] = "-",
     summary: Annotated[bool, o.option("--summary")] = False,
+    pinning: Annotated[bool, o.option("--pinning")] = False,
     fail_on: FailOnOption = "fail",
     include_info: IncludeInfo = False,
     top: Top = 10,
@@ -348,11 +349,15 @@ def classify_cmd(
       rdsproxyctl logs classify exported.log --summary --fail-on warn
 
       rdsproxyctl logs classify exported.log -s 'pinned*' -o json | jq -r .digest | sort | uniq -c
+
+      rdsproxyctl logs classify exported.log --pinning
     """
     from rdsproxyctl.core.logs.classify import classify_lines, read_lines
     from rdsproxyctl.core.logs.query import Selection
     from rdsproxyctl.core.logs.summary import Summarizer
 
+    if summary and pinning:
+        raise UsageError("--summary and --pinning do not go together: choose one report")
     # a summary counts warnings and errors unless --include-info, like `logs summary`
     selection = Selection.build(signatures=signature or (), grep=grep,
                                 errors=errors or (summary and not include_info))
@@ -363,7 +368,11 @@ def classify_cmd(
         events = classify_lines(read_lines(stream))
         if not selection.keeps_all:
             events = filter(selection.keep, events)
-        if summary:
+        if pinning:
+            from rdsproxyctl.cli.pinning import classify_pinning
+
+            classify_pinning(rt, events, file)
+        elif summary:
             result = Summarizer(top=top).add_all(events).result(
                 _severity(fail_on), file=file)
             _finish_summary(rt, result)

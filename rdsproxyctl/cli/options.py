@@ -217,6 +217,19 @@ VOCABULARY: dict[str, Term] = _terms(
     Term("--top", "integer", "How many users, reasons and digests.", default=10),
     Term("--summary", "flag", "Print the summary (as `logs summary`) instead of the lines.",
          default=False),
+    Term("--pinning", "flag", "Print the pinning report (as `pinning NAME`: pin events by "
+         "cause and digest, each with its fix) instead of the lines.", default=False),
+    # -- metrics and top ----------------------------------------------------------------------
+    Term("--period", "text", "Seconds per datapoint: a multiple of 60 (1m, 5m, 1h; 5m "
+         "multiples for windows starting over 15 days ago, 1h over 63 days). Default: the "
+         "smallest that keeps 1440 points per metric."),
+    Term("--target", "text", "Only this target's metrics (CloudWatch's Target dimension, "
+         "e.g. db:INSTANCE)."),
+    Term("--metric", "text", "Only this CloudWatch metric (repeatable; globs such as "
+         "'Query*')."),
+    Term("--interval", "number", "Seconds between refreshes, 1-3600.", default=10.0),
+    Term("--iterations", "integer", "Stop after this many refreshes (0: until Ctrl-C).",
+         default=0),
     # -- sandbox ------------------------------------------------------------------------------
     Term("--mysql", "flag", "Also start a MariaDB server (Debian's mariadb-server) and a "
          "sandbox-mysql DB instance for MYSQL proxies; kept by later `up`s.", default=False),

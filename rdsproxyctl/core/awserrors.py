@@ -157,6 +157,11 @@ FAULTS: dict[str, Fault] = {
     "InvalidGroup.NotFound": Fault(NotFound, "security group not found in {region}: "
                                    "{aws_message}"),
     "NotFoundException": Fault(NotFound, "KMS: {aws_message}"),
+    # CloudWatch metrics (issue 12): GetMetricData's own fault; a denied call is AccessDenied
+    # above, naming cloudwatch:GetMetricData (see _OPERATION_SERVICES)
+    "InvalidNextToken": Fault(
+        AwsApiError, "CloudWatch refused the page token of {operation}: {aws_message}",
+        "run the command again (the window's pages are read in one go)"),
 }
 
 # Service prefix of an operation, for naming the IAM action of an AccessDenied whose
@@ -164,6 +169,7 @@ FAULTS: dict[str, Fault] = {
 _OPERATION_SERVICES = (
     (re.compile(r"DB|Tags"), "rds"),
     (re.compile(r"Secret"), "secretsmanager"),
+    (re.compile(r"MetricData|MetricStatistics|ListMetrics|Alarm|Dashboard"), "cloudwatch"),
     (re.compile(r"Log"), "logs"),
     (re.compile(r"Role|Polic|User|Simulate"), "iam"),
     (re.compile(r"Subnet|SecurityGroup|Vpc"), "ec2"),
@@ -171,12 +177,21 @@ _OPERATION_SERVICES = (
     (re.compile(r"Key|Alias|Decrypt"), "kms"),
 )
 _ACTION_IN_MESSAGE = re.compile(r"perform:?\s+([a-z0-9-]+:[A-Za-z0-9*]+)")
+#: Endpoint prefixes some messages use where IAM's action prefix differs (CloudWatch's API
+#: lives at monitoring.REGION.amazonaws.com; its actions are cloudwatch:*).
+_IAM_PREFIXES = {"monitoring": "cloudwatch"}
+# An error body in another protocol than the client speaks (a query-protocol XML error to
+# a CBOR/JSON client, as moto answers CloudWatch's smithy-rpc-v2-cbor): botocore sees only
+# the HTTP status; the code and message are in the XML.
+_XML_CODE = re.compile(r"<Code>([^<]+)</Code>")
+_XML_MESSAGE = re.compile(r"<Message>([^<]*)</Message>")
 
 
 def iam_action(operation: str, aws_message: str) -> str:
     found = _ACTION_IN_MESSAGE.search(aws_message or "")
     if found:
-        return found.group(1)
+        prefix, _, name = found.group(1).partition(":")
+        return f"{_IAM_PREFIXES.get(prefix, prefix)}:{name}"
     for pattern, prefix in _OPERATION_SERVICES:
         if pattern.search(operation):
             return f"{prefix}:{operation}"
@@ -202,7 +217,12 @@ def _client_error(exc: Any, ctx: _Context) -> RdsProxyCtlError:
     error = exc.response.get("Error", {}) if hasattr(exc, "response") else {}
     code = str(error.get("Code", "")) or "Unknown"
     operation = getattr(exc, "operation_name", "") or ""
-    aws_message = redact_text(str(error.get("Message", "")))
+    raw_message = str(error.get("Message", ""))
+    if code.isdigit() and _XML_CODE.search(raw_message):
+        inner = _XML_MESSAGE.search(raw_message)
+        code = _XML_CODE.search(raw_message).group(1)  # type: ignore[union-attr]
+        raw_message = inner.group(1) if inner else ""
+    aws_message = redact_text(raw_message)
     ctx.update(
         code=code,
         operation=operation,

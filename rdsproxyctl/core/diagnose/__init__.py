@@ -11,6 +11,7 @@ from rdsproxyctl.core.diagnose import (  # noqa: F401 - imported to register the
     checks_settings,
     checks_access,
     checks_network,
+    checks_pool,
     checks_logs,
     checks_connect,
 )
