@@ -212,3 +212,10 @@ def sandbox_cli(sandbox: SandboxFixture, cli: Cli) -> Iterator[Any]:
     awsmod.reset_cache()
     yield run
     awsmod.reset_cache()
+
+
+@pytest.fixture(scope="session")
+def sandbox_cluster(sandbox: SandboxFixture) -> dict[str, Any]:
+    """An Aurora PostgreSQL cluster in the session's sandbox (``e2e-aurora``: a real writer
+    and streaming reader).  Tests that fail it over or break it put it back (`fault clear`)."""
+    return sandbox.make_cluster("e2e-aurora")

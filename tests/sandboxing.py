@@ -104,6 +104,51 @@ class SandboxFixture:
                 self.wait_health(name, "AVAILABLE")
         return proxy
 
+    def make_cluster(self, identifier: str, timeout: float = 90) -> dict[str, Any]:
+        """An Aurora PostgreSQL DB cluster (a real writer and streaming reader), available."""
+        rds = self.client("rds")
+        rds.create_db_cluster(DBClusterIdentifier=identifier, Engine="aurora-postgresql",
+                              MasterUsername="postgres", MasterUserPassword="pw-123456789")
+        deadline = time.monotonic() + timeout
+        while True:
+            cluster = rds.describe_db_clusters(DBClusterIdentifier=identifier)["DBClusters"][0]
+            if cluster["Status"] == "available":
+                return dict(cluster)
+            if cluster["Status"] == "failed" or time.monotonic() > deadline:
+                raise AssertionError(f"DB cluster {identifier}: {cluster['Status']}")
+            time.sleep(0.2)
+
+    def make_cluster_proxy(self, name: str, cluster: str, *, reader: str | None = None,
+                           **kwargs: Any) -> dict[str, Any]:
+        """A proxy on ``cluster`` (and a READ_ONLY endpoint named ``reader``), its members
+        AVAILABLE.  Returns the DBProxy, with ``ReaderEndpoint`` when ``reader`` is given."""
+        proxy = self.make_proxy(name, targets=False, **kwargs)
+        rds = self.client("rds")
+        rds.register_db_proxy_targets(DBProxyName=name, DBClusterIdentifiers=[cluster])
+        if reader:
+            proxy["ReaderEndpoint"] = rds.create_db_proxy_endpoint(
+                DBProxyName=name, DBProxyEndpointName=reader,
+                VpcSubnetIds=self.seeded["subnet_ids"], TargetRole="READ_ONLY")[
+                "DBProxyEndpoint"]["Endpoint"]
+        self.wait_members(name, "AVAILABLE")
+        return proxy
+
+    def members(self, name: str) -> dict[str, dict[str, Any]]:
+        """DescribeDBProxyTargets' rows by RdsResourceId."""
+        rows = self.client("rds").describe_db_proxy_targets(DBProxyName=name)["Targets"]
+        return {t["RdsResourceId"]: t for t in rows}
+
+    def wait_members(self, name: str, state: str, timeout: float = 20) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = self.members(name)
+            members = [t for t in rows.values() if t["Type"] == "RDS_INSTANCE"]
+            if members and all(t["TargetHealth"].get("State") == state for t in members):
+                return rows
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{name}: members {rows}, expected all {state}")
+            time.sleep(0.1)
+
     def target_health(self, name: str) -> dict[str, Any]:
         targets = self.client("rds").describe_db_proxy_targets(DBProxyName=name)["Targets"]
         return targets[0]["TargetHealth"] if targets else {}

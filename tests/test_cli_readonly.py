@@ -34,7 +34,7 @@ def _show(cli, *extra):
 
 def test_show_json_reports_settings_auth_pool_targets_endpoints_tags(world, cli):
     world.make_proxy("demo", IdleClientTimeout=900, DebugLogging=True,
-                     Tags=[{"Key": "team", "Value": "db"}])
+                     Tags=[{"Key": "team", "Value": "db"}], targets=False)
     rds = world.rds()
     rds.modify_db_proxy_target_group(
         DBProxyName="demo", TargetGroupName="default",
@@ -42,6 +42,7 @@ def test_show_json_reports_settings_auth_pool_targets_endpoints_tags(world, cli)
                               "ConnectionBorrowTimeout": 30, "InitQuery": "SET x TO 1"})
     rds.create_db_proxy_endpoint(DBProxyName="demo", DBProxyEndpointName="reader",
                                  VpcSubnetIds=world.subnets, TargetRole="READ_ONLY")
+    rds.register_db_proxy_targets(DBProxyName="demo", DBInstanceIdentifiers=[world.db_instance])
     data = _show(cli)
     p = data["proxy"]
     assert p["name"] == "demo" and p["status"] == "available"

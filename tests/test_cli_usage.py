@@ -113,7 +113,7 @@ def test_wait_for_each_state(world, cli, instant_waits, monkeypatch):
     data = cli("wait", "demo", "--for", "targets-available", "-o", "json").json()
     assert data["targets"] == [{"rds_resource_id": "db1", "state": "AVAILABLE"}]
     world.rds().create_db_proxy_endpoint(DBProxyName="demo", DBProxyEndpointName="demo-ro",
-                                         VpcSubnetIds=world.subnets, TargetRole="READ_ONLY")
+                                         VpcSubnetIds=world.subnets, TargetRole="READ_WRITE")
     cli("wait", "demo", "--for", "endpoint-available", "--endpoint", "demo-ro")
     world.rds().delete_db_proxy(DBProxyName="demo")
     assert cli("wait", "demo", "--for", "deleted", "-o", "json").json()["status"] == "deleted"

@@ -20,7 +20,7 @@ def smoke(sandbox_cli, *args, code=0, env=None):
 
 
 def test_iam_smoke_test_times_every_phase(sandbox, sandbox_cli):
-    sandbox.make_proxy("c-iam")
+    proxy = sandbox.make_proxy("c-iam")
     data, out = smoke(sandbox_cli, "c-iam", "--iam", "--user", sandbox.app_user,
                       "--database", sandbox.app_database)
     assert data["ok"] and data["failure"] is None and data["auth"] == "iam"
@@ -28,7 +28,7 @@ def test_iam_smoke_test_times_every_phase(sandbox, sandbox_cli):
     assert all(p["ok"] and p["seconds"] >= 0 for p in data["phases"])
     assert data["current_user"] == sandbox.app_user
     assert data["server_version"].startswith("15")
-    assert data["host"].startswith("127.0.0.") and data["port"] == 5432
+    assert data["host"] == proxy["Endpoint"] and data["port"] == 5432
     table = sandbox_cli("connect", "c-iam", "--iam", "--user", sandbox.app_user,
                         "--database", sandbox.app_database).stdout
     for phase in PHASES:

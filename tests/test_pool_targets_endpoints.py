@@ -121,6 +121,12 @@ def test_target_health_after_the_wait_is_reported(world, cli, monkeypatch):
 
 # -- endpoints ------------------------------------------------------------------------------------
 def test_endpoints_create_list_delete(demo, cli, api_calls):
+    # READ_ONLY on a DB instance target: refused by the API, nothing created
+    out = cli("endpoints", "create", "demo", "demo-ro", "--target-role", "read-only", code=2)
+    assert "READ_ONLY endpoints are supported only for proxies associated with Aurora" in out.stderr
+    assert [e["name"] for e in cli("endpoints", "demo", "-o", "json").json()] == ["default"]
+    demo.rds().deregister_db_proxy_targets(DBProxyName="demo",
+                                           DBInstanceIdentifiers=[demo.db_instance])
     out = cli("endpoints", "create", "demo", "demo-ro", "--target-role", "read-only", "--tag", "a=b",
               "--wait", "-o", "json").json()
     params = out["calls"][0]["params"]

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -41,7 +42,7 @@ def test_sandbox_help_does_not_import_heavy_modules():
             "['rdsproxyctl', 'sandbox', '{}', '--help']\ntry:\n    app(prog_name='rdsproxyctl')\nexcept SystemExit:\n"
             "    pass\nheavy = [m for m in ('boto3', 'botocore', 'psycopg', 'cryptography', 'moto')"
             " if m in sys.modules]\nprint(heavy)")
-    for command in ("up", "down", "status", "env", "demo"):
+    for command in ("up", "down", "status", "env", "demo", "fault"):
         out = subprocess.run([sys.executable, "-c", code.format(command)], capture_output=True,
                              text=True, check=True)
         assert out.stdout.strip().splitlines()[-1] == "[]", (command, out.stdout)
@@ -66,6 +67,8 @@ def test_sandbox_life_cycle(cli, tmp_path):
             assert (directory / name).stat().st_mode & 0o077 == 0, name
         first = up.json()
         assert first["running"] is True and first["region"] == "eu-west-1"
+        names = first["names"]
+        assert names["kind"] in ("hostnames", "addresses") and names["reason"]
         assert_documented("sandbox status", first)
         assert_documented("sandbox env", cli("sandbox", "env", "--dir", str(directory), "-o",
                                              "json").json(), free_form=("variables",))
@@ -140,6 +143,11 @@ def test_sandbox_life_cycle(cli, tmp_path):
             VpcSubnetIds=daemon["subnet_ids"],
             Auth=[{"AuthScheme": "SECRETS", "SecretArn": daemon["secret_arn"]}])["DBProxy"]["Endpoint"]
         assert _listening(address, 5432)
+        listener = socket.gethostbyname(address)  # itself, or what its host name resolves to
+        if names["kind"] == "hostnames":  # an RDS host name, resolving through our block
+            assert address.startswith("life.proxy-") and address.endswith(
+                ".eu-west-1.rds.amazonaws.com")
+            assert address in Path(names["file"]).read_text()
         final = {p["name"]: p for p in cli("sandbox", "status", "--dir", str(directory), "-o",
                                            "json").json()["parts"]}
         assert final["emulator"]["address"] == f"{address}:5432"
@@ -152,9 +160,11 @@ def test_sandbox_life_cycle(cli, tmp_path):
         assert not st.is_running(part["pid"])
     api_port = int(final["api"]["address"].rsplit(":", 1)[1])
     pg_host, pg_port = final["postgres"]["address"].split(":")
-    for host, port in (("127.0.0.1", api_port), (pg_host, int(pg_port)), (address, 5432)):
+    for host, port in (("127.0.0.1", api_port), (pg_host, int(pg_port)), (listener, 5432)):
         assert not _listening(host, port), (host, port)
     assert not directory.exists()
+    if names["kind"] == "hostnames":  # down removed our block, and only ours
+        assert str(directory) not in Path(names["file"]).read_text()
 
 
 def test_up_without_postgresql_says_how_to_install_it(cli, tmp_path, monkeypatch):
@@ -167,6 +177,34 @@ def test_up_without_postgresql_says_how_to_install_it(cli, tmp_path, monkeypatch
     assert "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found" in out.stderr
     assert "sudo apt-get install -y postgresql postgresql-contrib" in out.stderr
     assert not directory.exists()  # nothing made
+
+
+@pytest.mark.slow
+def test_up_falls_back_to_addresses_and_says_so(cli, tmp_path, monkeypatch):
+    from rdsproxyctl.sandbox import hostnames
+
+    directory = tmp_path / "plain"
+    monkeypatch.setenv(hostnames.ENV_SWITCH, "0")
+    try:
+        up = cli("sandbox", "up", "--dir", str(directory))
+        assert "loopback addresses (no host names: RDSPROXYCTL_SANDBOX_HOSTNAMES=0)" in up.stdout
+        env = cli("sandbox", "env", "--dir", str(directory), "-o", "json").json()["variables"]
+        daemon = json.loads((directory / st.DAEMON_FILE).read_text())["seeded"]
+        import boto3
+
+        rds = boto3.Session(aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+                            region_name=env["AWS_REGION"]).client(
+            "rds", endpoint_url=env["AWS_ENDPOINT_URL"])
+        endpoint = rds.create_db_proxy(
+            DBProxyName="plain", EngineFamily="POSTGRESQL", RoleArn=daemon["role_arn"],
+            VpcSubnetIds=daemon["subnet_ids"],
+            Auth=[{"AuthScheme": "SECRETS", "SecretArn": daemon["secret_arn"]}])["DBProxy"]["Endpoint"]
+        assert endpoint.startswith("127.0.0.") and _listening(endpoint, 5432)
+        assert str(directory) not in Path(hostnames.DEFAULT_HOSTS_FILE).read_text()
+    finally:
+        cli("sandbox", "down", "--dir", str(directory))
+    assert str(directory) not in Path(hostnames.DEFAULT_HOSTS_FILE).read_text()
 
 
 def test_up_without_the_sandbox_extra_starts_nothing(cli, tmp_path, monkeypatch):

@@ -235,6 +235,10 @@ VOCABULARY: dict[str, Term] = _terms(
          "sandbox-mysql DB instance for MYSQL proxies; kept by later `up`s.", default=False),
     Term("--dir", "path", "The sandbox's state directory (default: "
          "$XDG_STATE_HOME/rdsproxyctl/sandbox).", env="RDSPROXYCTL_SANDBOX_DIR"),
+    Term("--cluster", "flag", "Demo a proxy on an Aurora PostgreSQL cluster (a writer and a "
+         "streaming reader) with a READ_ONLY endpoint.", default=False),
+    Term("--proxy", "text", "The sandbox proxy (DBProxyName) a fault acts on; needed when "
+         "the sandbox has several."),
 )
 
 #: Old spellings, still accepted for one release with a warning: (command, old) -> new.

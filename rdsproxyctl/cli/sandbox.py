@@ -48,8 +48,13 @@ def register(app: typer.Typer) -> None:
     command(group, "status")(status_cmd)
     command(group, "env")(env_cmd)
     command(group, "demo")(demo_cmd)
+    command(group, "fault")(fault_cmd)
     command(group, "flush")(flush_cmd)
     app.add_typer(group, name="sandbox")
+
+
+FAULT_COLUMNS = [Column("kind", "FAULT"), Column("proxy", "PROXY"), Column("value", "VALUE"),
+                 Column("target", "TARGET"), Column("detail", "WHAT")]
 
 
 #: What only the sandbox needs (the `sandbox` extra): import name -> distribution.
@@ -82,12 +87,24 @@ def status_view(status: Any) -> View:
     data = to_jsonable(status)
     return View(data, [
         Fields([("directory", data["directory"]), ("region", data["region"]),
-                ("AWS endpoint", data["endpoint_url"]), ("CA (PGSSLROOTCERT)", data["ca_file"])],
+                ("AWS endpoint", data["endpoint_url"]), ("CA (PGSSLROOTCERT)", data["ca_file"]),
+                ("endpoints", names_line(data.get("names")))],
                title="Sandbox"),
         Table(PART_COLUMNS, data["parts"], title="Parts"),
         Table(PROXY_COLUMNS, data["proxies"], title="Proxies",
               empty="(none: create one with boto3, the AWS CLI or `rdsproxyctl sandbox demo`)"),
+        Table(FAULT_COLUMNS, data.get("faults") or [], title="Faults",
+              empty="(none: `rdsproxyctl sandbox fault --help` lists them)"),
     ])
+
+
+def names_line(names: dict[str, Any] | None) -> str:
+    """How proxy endpoints are named, in one line (`sandbox up` says which it did)."""
+    if not names:
+        return "-"
+    if names.get("kind") == "hostnames":
+        return f"RDS host names (NAME.proxy-ID.REGION.rds.amazonaws.com) via {names.get('reason')}"
+    return f"loopback addresses (no host names: {names.get('reason')})"
 
 
 #: The sandbox's AWS API is moto's: it checks no signature (docs/sandbox.md, "Who can use it").
@@ -233,7 +250,48 @@ def flush_cmd(rt: Runtime, dir: DirOption = None) -> None:
 LOG_COLUMNS = [Column("line", "LOG LINE")]
 
 
-def demo_cmd(rt: Runtime, dir: DirOption = None,
+def _demo_cluster(rt: Runtime, dir: Optional[Path]) -> None:
+    from rdsproxyctl.cli.output import OutputFormat
+    from rdsproxyctl.cli.proxies import targets_view
+    from rdsproxyctl.core.models import to_jsonable
+    from rdsproxyctl.sandbox import demo_cluster
+
+    directory = _dir(dir)
+    count = [0]
+
+    def step(message: str) -> None:
+        if not message.startswith(" "):
+            count[0] += 1
+            message = f"[{count[0]}] {message}"
+        rt.renderer.info(message)
+
+    result = demo_cluster.run(directory, step, debug=rt.options.debug)
+    data = to_jsonable(result)
+    writer, reader = result.checks[0], result.checks[-1]
+    rt.renderer.success(
+        f"pg_is_in_recovery() is {str(writer.in_recovery).lower()} through {writer.endpoint_name} "
+        f"and {str(reader.in_recovery).lower()} through {reader.endpoint_name}")
+    if rt.output is OutputFormat.json:
+        rt.renderer.write_json(data)
+        return
+    rt.renderer.emit(View(data, [
+        Fields([("proxy", result.proxy_name), ("DB cluster", result.cluster),
+                ("cluster endpoint", result.cluster_endpoint),
+                ("reader endpoint", result.reader_endpoint)], title="Cluster demo"),
+        Table(CHECK_COLUMNS, data["checks"], title="Endpoints"),
+        *targets_view(result.targets).sections]))
+    flag = f" --dir {directory}" if dir else ""
+    rt.renderer.info(f"try `rdsproxyctl sandbox fault failover --proxy {result.proxy_name}{flag}`")
+
+
+ClusterFlag = Annotated[bool, o.option("--cluster")]
+
+CHECK_COLUMNS = [Column("endpoint_name", "ENDPOINT"), Column("target_role", "ROLE"),
+                 Column("host", "HOST"), Column("in_recovery", "PG_IS_IN_RECOVERY"),
+                 Column("server_address", "SERVED BY")]
+
+
+def demo_cmd(rt: Runtime, dir: DirOption = None, cluster: ClusterFlag = False,
              engine: Annotated[str, o.option(
                  "--engine", "On the sandbox: postgresql, or mysql (a MYSQL proxy on the "
                  "sandbox's MariaDB, started if needed).")] = "postgresql") -> None:
@@ -242,7 +300,10 @@ def demo_cmd(rt: Runtime, dir: DirOption = None,
     Starts the sandbox if needed, creates a proxy (POSTGRESQL or MYSQL, RequireTLS, IAM
     REQUIRED, idle timeout 1800 s, 75% of max_connections) with the database as its
     target and waits for it, connects with an IAM token over verify-full TLS and runs a
-    query, shows the proxy, diagnoses it, and prints its recent log lines.
+    query, shows the proxy, diagnoses it, and prints its recent log lines.  With
+    --cluster: creates an Aurora PostgreSQL cluster (a real writer and streaming reader),
+    a proxy on it with a READ_ONLY endpoint, asks each endpoint `SELECT
+    pg_is_in_recovery()` and lists the targets with their roles.
 
     Examples:
 
@@ -251,7 +312,17 @@ def demo_cmd(rt: Runtime, dir: DirOption = None,
       rdsproxyctl sandbox demo --engine mysql
 
       rdsproxyctl sandbox demo -o json | jq .connect
+
+      rdsproxyctl sandbox demo --cluster
     """
+    if cluster:
+        if engine.lower() != "postgresql":
+            from rdsproxyctl.errors import UsageError
+
+            raise UsageError("--cluster makes an Aurora PostgreSQL cluster: it takes no --engine "
+                             f"{engine}")
+        _demo_cluster(rt, dir)
+        return
     from rdsproxyctl.cli.diagnose import report_view
     from rdsproxyctl.cli.output import OutputFormat
     from rdsproxyctl.cli.proxies import show_view
@@ -293,3 +364,53 @@ def demo_cmd(rt: Runtime, dir: DirOption = None,
     flag = f" --dir {directory}" if dir else ""
     rt.renderer.info(f'the sandbox is still running: eval "$(rdsproxyctl sandbox env{flag})" '
                      f"to use it; `rdsproxyctl sandbox down{flag}` stops it")
+
+
+FaultKind = Annotated[str, typer.Argument(
+    help="failover | db-restart [SECONDS] | db-down | db-slow SECONDS | secret-denied | "
+    "secret-broken | pool-exhausted | replica-broken | client-limit N | connection-rate N | "
+    "clear", show_default=False)]
+FaultValue = Annotated[Optional[float], typer.Argument(
+    help="db-slow/db-restart: seconds; client-limit: connections; connection-rate: per second.",
+    show_default=False)]
+FaultProxy = Annotated[Optional[str], o.option("--proxy")]
+
+
+def fault_cmd(kind: FaultKind, rt: Runtime, value: FaultValue = None, proxy: FaultProxy = None,
+              dir: DirOption = None) -> None:
+    """Inject a fault into the sandbox (or `clear` them), to rehearse a bad day.
+
+    Each shows where it would on AWS: target health, the client's error, the proxy's
+    log lines.  Database faults act on the proxy's target (the sandbox's PostgreSQL, or
+    the writer of a sandbox Aurora cluster).  `sandbox status` lists active faults;
+    `clear` ends them (all, or the proxy's with --proxy).  See docs/sandbox.md.
+
+    Examples:
+
+      rdsproxyctl sandbox fault failover --proxy sandbox-demo-cluster
+
+      rdsproxyctl sandbox fault db-slow 0.5 --proxy sandbox-demo
+
+      rdsproxyctl sandbox fault clear
+    """
+    from rdsproxyctl.core.models import to_jsonable
+    from rdsproxyctl.sandbox import faults
+
+    directory = _dir(dir)
+    if kind == "clear":
+        if value is not None:
+            from rdsproxyctl.errors import UsageError
+
+            raise UsageError("`fault clear` takes no value")
+        with rt.renderer.status("clearing faults"):
+            answer = faults.request(directory, "clear", proxy=proxy)
+    else:
+        value = faults.validate(kind, value)
+        with rt.renderer.status(f"fault {kind}"):
+            answer = faults.request(directory, "set", kind=kind, proxy=proxy, value=value)
+    data = to_jsonable(answer)
+    rt.renderer.emit(View(data, [
+        Table(FAULT_COLUMNS, data["faults"], title="Cleared" if kind == "clear" else "Fault",
+              empty="(no fault was active)"),
+        Table(FAULT_COLUMNS, data["active"], title="Active faults", empty="(none)")]))
+    rt.renderer.success(answer.message)

@@ -17,6 +17,8 @@ The package, by concern:
 * ``proxies``: DBProxy, targets and target groups, target health, status hooks;
 * ``endpoints``: DBProxyEndpoint and tags on endpoint ARNs;
 * ``addresses``: the sandbox's address allocator and DB instance endpoints;
+* ``clusters``: Aurora cluster targets (TRACKED_CLUSTER + a row per member with its
+  role), READ_ONLY endpoint checks, and the sandbox's hooks for real clusters;
 * ``iamsim``: IAM SimulatePrincipalPolicy on moto's own policy evaluation.
 
 This package is test and sandbox infrastructure: the CLI never imports it.
@@ -38,11 +40,16 @@ from moto.rds.models import (
 )
 from moto.rds.responses import RDSResponse
 
-from rdsproxyctl.motoext import addresses, endpoints, iamsim, proxies, settings
+from rdsproxyctl.motoext import addresses, clusters, endpoints, iamsim, proxies, settings
 from rdsproxyctl.motoext.addresses import (
     EndpointAllocator,
     set_endpoint_allocator,
     set_instance_endpoint,
+)
+from rdsproxyctl.motoext.clusters import (
+    ClusterProvisioner,
+    set_cluster_members,
+    set_cluster_provisioner,
 )
 from rdsproxyctl.motoext.common import backend
 from rdsproxyctl.motoext.iamsim import simulate_principal_policy
@@ -53,6 +60,7 @@ from rdsproxyctl.motoext.proxies import (
 )
 
 __all__ = [
+    "ClusterProvisioner", "set_cluster_members", "set_cluster_provisioner",
     "EndpointAllocator", "backend", "clear_target_health", "install", "main", "set_endpoint_allocator",
     "set_instance_endpoint", "set_proxy_status", "set_target_health", "settings",
     "simulate_principal_policy",
@@ -122,6 +130,7 @@ def install() -> None:
         pagination = get_pagination_model("rds")  # cached: moto pages with this very dict
         for operation, attribute in _PAGE_KEYS.items():
             pagination[operation]["unique_attribute"] = attribute
+        clusters.install()
         for name, func in _BACKEND_METHODS.items():
             setattr(RDSBackend, name, func)
         for name, func in _RESPONSES.items():

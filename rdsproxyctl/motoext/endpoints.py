@@ -11,7 +11,7 @@ from moto.moto_api._internal import mock_random as random
 from moto.rds.models import DBProxy, RDSBackend, RDSBaseModel
 from moto.rds.responses import RDSResponse
 
-from rdsproxyctl.motoext import settings
+from rdsproxyctl.motoext import clusters, settings
 from rdsproxyctl.motoext.addresses import allocate_address, release_address
 from rdsproxyctl.motoext.common import (
     endpoint_hostname,
@@ -95,6 +95,7 @@ def create_db_proxy_endpoint(self: RDSBackend, db_proxy_name: str, db_proxy_endp
                          f"A DB proxy endpoint named {db_proxy_endpoint_name} already exists.")
         if target_role not in (None, "READ_WRITE", "READ_ONLY"):
             raise invalid_parameter(f"TargetRole {target_role} is not valid.")
+        clusters.check_target_role(proxy, target_role)
         mine = [e for e in endpoints_of(self).values() if e.db_proxy_name == db_proxy_name]
         if len(mine) >= settings.PROXY_ENDPOINT_QUOTA:
             raise fault("DBProxyEndpointQuotaExceededFault",

@@ -12,7 +12,7 @@ from moto.rds import exceptions as rds_exceptions
 from moto.rds.models import DBProxy, DBProxyTarget, DBProxyTargetGroup, RDSBackend
 from moto.rds.responses import RDSResponse
 
-from rdsproxyctl.motoext import settings
+from rdsproxyctl.motoext import clusters, settings
 from rdsproxyctl.motoext.addresses import allocate_address, release_address
 from rdsproxyctl.motoext.common import (
     HEALTH_REASONS,
@@ -214,6 +214,7 @@ def register_db_proxy_targets(self: RDSBackend, db_proxy_name: str, target_group
             if settings.REGISTERED_TARGET_HEALTH:
                 target._rpc_health = {"State": settings.REGISTERED_TARGET_HEALTH, "Reason": None,
                                       "Description": None}
+        clusters.sync_targets(self, proxy)
         return targets
 
 
@@ -230,11 +231,14 @@ def deregister_db_proxy_targets(self: RDSBackend, db_proxy_name: str, target_gro
                              f"The target {ident} isn't registered with proxy {db_proxy_name}.")
         drop = set(db_instance_identifiers) | set(db_cluster_identifiers)
         group.targets = [t for t in group.targets if t.rds_resource_id not in drop]
+        clusters.sync_targets(self, proxy)
 
 
 def describe_db_proxy_targets(self: RDSBackend, proxy_name: str,
                               target_group_name: str | None = None) -> list[DBProxyTarget]:
-    return list(find_target_group(find_proxy(self, proxy_name), target_group_name).targets)
+    proxy = find_proxy(self, proxy_name)
+    clusters.sync_targets(self, proxy)
+    return list(find_target_group(proxy, target_group_name).targets)
 
 
 def describe_db_proxy_target_groups(self: RDSBackend, proxy_name: str,

@@ -17,6 +17,10 @@ TRANSITION_READS = 0
 #: Proxy endpoints a proxy may have besides its default one.
 PROXY_ENDPOINT_QUOTA = 20
 
+#: The customer identifier in DB cluster host names (NAME.cluster-ID.REGION.rds.amazonaws.com);
+#: the sandbox sets its own (its certificate covers it).  None: moto's random one per cluster.
+URL_IDENTIFIER: str | None = None
+
 #: One lock for every change the extension makes to moto's RDS state (the moto server
 #: serves requests on threads, and the sandbox's hooks run on others).
 lock = threading.RLock()

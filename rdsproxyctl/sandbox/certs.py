@@ -2,7 +2,9 @@
 
 The certificate covers every loopback address a proxy endpoint or PostgreSQL may use
 (IP SANs ``127.0.0.1`` to ``127.0.0.254``, plus ``localhost``), so clients connect with
-``sslmode=verify-full`` and ``sslrootcert=ca.pem`` and nothing else.  The CA's key is
+``sslmode=verify-full`` and ``sslrootcert=ca.pem`` and nothing else.  ``dns_names``
+adds the wildcard names of the sandbox's RDS host names (:mod:`.hostnames`), so a
+client dialing ``NAME.proxy-ID.REGION.rds.amazonaws.com`` verifies it too.  The CA's key is
 never written to disk: nothing else can be signed with it.  ECDSA P-256 keys: fast to
 make and to handshake with.
 """
@@ -18,7 +20,7 @@ VALID_DAYS = 397
 
 
 def make(directory: Path, *, ca_file: str, cert_file: str, key_file: str,
-         last_host: int = 254) -> None:
+         last_host: int = 254, dns_names: list[str] | tuple[str, ...] = ()) -> None:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -45,6 +47,7 @@ def make(directory: Path, *, ca_file: str, cert_file: str, key_file: str,
 
     key = ec.generate_private_key(ec.SECP256R1())
     sans: list[x509.GeneralName] = [x509.DNSName("localhost")]
+    sans += [x509.DNSName(name) for name in dns_names]
     sans += [x509.IPAddress(ipaddress.IPv4Address(f"127.0.0.{n}")) for n in range(1, last_host + 1)]
     cert = (x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))

@@ -34,6 +34,10 @@ _BOOTSTRAP_KEY = ("AKIASANDBOXBOOTSTRAP", "sandbox-bootstrap-secret")
 
 
 def _environment(region: str) -> None:
+    from rdsproxyctl.sandbox import hostnames
+
+    keep = {k: os.environ[k] for k in (hostnames.ENV_FILE, hostnames.ENV_SWITCH)
+            if k in os.environ}  # how `up` asked endpoints to be named
     for var in list(os.environ):
         if var.startswith(("AWS_", "RDSPROXYCTL_")):
             del os.environ[var]
@@ -45,6 +49,7 @@ def _environment(region: str) -> None:
         AWS_CONFIG_FILE="/nonexistent/rdsproxyctl-sandbox",
         AWS_SHARED_CREDENTIALS_FILE="/nonexistent/rdsproxyctl-sandbox",
         AWS_EC2_METADATA_DISABLED="true",
+        **keep,
     )
 
 
@@ -82,6 +87,12 @@ def main(argv: list[str] | None = None) -> int:
 
     motoext.install()
     motoext.settings.REGISTERED_TARGET_HEALTH = "REGISTERING"
+    motoext.settings.URL_IDENTIFIER = state.get("dns_id")
+    from rdsproxyctl.sandbox import aurora
+
+    stale = aurora.remove_all(directory)  # a crashed daemon's clusters: the API forgot them
+    if stale:
+        log.info("removed the servers of DB clusters the API no longer knows: %s", stale)
     mock_random.seed(int(state["seed"]))
     started = time.monotonic()
     server = _start_moto(state.get("api", {}).get("port"))
@@ -125,6 +136,7 @@ def _run_loop(main: Any, choice: str) -> None:
 async def _serve(directory: Path, state: dict[str, Any], seeded: Any, url: str,
                  port: int) -> None:
     from rdsproxyctl import motoext
+    from rdsproxyctl.sandbox import hostnames
     from rdsproxyctl.sandbox.emulator.control import Control
     from rdsproxyctl.sandbox.emulator.health import HealthChecker
     from rdsproxyctl.sandbox.emulator.logs import LogShipper
@@ -138,15 +150,31 @@ async def _serve(directory: Path, state: dict[str, Any], seeded: Any, url: str,
     server_ssl.load_cert_chain(directory / st.CERT_FILE, directory / st.KEY_FILE)
     backend_ssl = ssl.create_default_context(cafile=str(directory / st.CA_FILE))
     emulator = Emulator(control, shipper, server_ssl, backend_ssl)
-    allocator = LoopbackAllocator(emulator, loop)
+    block = hostnames.HostsBlock(str(directory))
+    mode = hostnames.choose(block, state.get("dns_id"), state["region"])
+    log.info("proxy endpoints: %s (%s)", mode.kind, mode.reason)
+    names = hostnames.Names(block, state.get("dns_id") or "", state["region"], mode)
+    allocator = LoopbackAllocator(emulator, loop, names=names)
+    from rdsproxyctl.sandbox.clusters import Clusters
+
+    clusters = Clusters(directory, state, names, seeded.account_id, seeded.region)
+    motoext.set_cluster_provisioner(clusters)
+    emulator.replication = clusters.replicating
     motoext.set_endpoint_allocator(allocator)
     health = HealthChecker(control, emulator, backend_ssl)
     info: dict[str, Any] = {
         "pid": os.getpid(), "ready": True, "api": {"host": "127.0.0.1", "port": port, "url": url},
         "seeded": seeded.to_dict(), "db_port": state["postgres"]["port"],
+        "names": mode.to_dict(),
         "mysql_port": (state.get("mariadb") or {}).get("port"),
         "started_at": time.time()}
+    from rdsproxyctl.core.aws import Aws, AwsSettings
+    from rdsproxyctl.sandbox.faults import Controller
+
+    faults = Controller(directory, state, control, emulator, clusters, seeded,
+                        Aws(AwsSettings(endpoint_url=url, region=seeded.region, max_attempts=2)))
     tasks = [loop.create_task(shipper.run()), loop.create_task(health.run()),
+             loop.create_task(faults.run()),
              loop.create_task(_write_snapshots(directory, emulator)),
              loop.create_task(_follow_postgres(directory, seeded, info))]
     flush_now = asyncio.Event()
@@ -162,6 +190,9 @@ async def _serve(directory: Path, state: dict[str, Any], seeded: Any, url: str,
     motoext.set_endpoint_allocator(None)
     await emulator.shutdown()
     allocator.close_all()
+    motoext.set_cluster_provisioner(None)
+    clusters.shutdown()
+    names.clear()
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)

@@ -34,7 +34,8 @@ DAEMON_START_TIMEOUT = 60.0
 DAEMON_STOP_TIMEOUT = 10.0
 #: Files `up` makes in the sandbox directory (removed by `down`).
 _OWN_FILES = (st.STATE_FILE, st.DAEMON_FILE, st.CA_FILE, st.CERT_FILE, st.KEY_FILE,
-              st.DAEMON_LOG, st.EMULATOR_LOG, st.EMULATOR_STATE, ".lock")
+              st.DAEMON_LOG, st.EMULATOR_LOG, st.EMULATOR_STATE, "clusters.json", "faults.json",
+              "fault-request.json", ".lock")
 
 Progress = Callable[[str], None]
 
@@ -103,6 +104,10 @@ class SandboxStatus:
     parts: list[Part]
     proxies: list[ProxyAddress] = field(default_factory=list)
     log_files: list[str] = field(default_factory=list)
+    #: How proxy endpoints are named: {"kind": "hostnames"|"addresses", "file", "reason"}.
+    names: dict[str, Any] | None = None
+    #: Active faults (`sandbox fault`): kind, proxy, value, target, since, detail.
+    faults: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def running(self) -> bool:
@@ -209,11 +214,13 @@ def _remove_files(directory: Path, *, remove_dir: bool) -> None:
 
 
 def _create(directory: Path, region: str, progress: Progress) -> dict[str, Any]:
-    from rdsproxyctl.sandbox import certs, postgres
+    from rdsproxyctl.sandbox import certs, hostnames, postgres
 
     postgres.find_bindir()  # before making anything: say how to install PostgreSQL
     progress("making the sandbox's CA and server certificate")
-    certs.make(directory, ca_file=st.CA_FILE, cert_file=st.CERT_FILE, key_file=st.KEY_FILE)
+    ident = hostnames.new_identifier()
+    certs.make(directory, ca_file=st.CA_FILE, cert_file=st.CERT_FILE, key_file=st.KEY_FILE,
+               dns_names=hostnames.wildcards(ident, region))
     progress("creating a PostgreSQL cluster (initdb)")
     superuser_password = secrets.token_urlsafe(18)
     cluster = postgres.create(directory, superuser_password=superuser_password,
@@ -221,6 +228,7 @@ def _create(directory: Path, region: str, progress: Progress) -> dict[str, Any]:
     state = {
         "version": 1,
         "region": region,
+        "dns_id": ident,
         "seed": secrets.randbelow(2**31),
         "created_at": time.time(),
         "postgres": {"bindir": str(cluster.bindir), "data_dir": str(cluster.data_dir),
@@ -397,6 +405,11 @@ def down(directory: Path, progress: Progress = _quiet) -> DownResult:
                     mariadb.stop(server)
                     stopped.append("mariadb")
                 mariadb.remove(server)
+        _remove_hosts_block(directory)
+        from rdsproxyctl.sandbox import aurora
+
+        if aurora.remove_all(directory):  # a crashed daemon's DB clusters
+            stopped.append("clusters")
         for name in _OWN_FILES:
             with contextlib.suppress(FileNotFoundError):
                 (directory / name).unlink()
@@ -418,6 +431,14 @@ def down(directory: Path, progress: Progress = _quiet) -> DownResult:
         directory.rmdir()
         removed = True
     return DownResult(str(directory), stopped, removed, leftovers)
+
+
+def _remove_hosts_block(directory: Path) -> None:
+    """The daemon removes its hosts block when it stops; this covers one that crashed."""
+    from rdsproxyctl.sandbox import hostnames
+
+    with contextlib.suppress(OSError):
+        hostnames.HostsBlock(str(directory)).remove()
 
 
 # -- status and env ----------------------------------------------------------------------------
@@ -452,7 +473,14 @@ def status(directory: Path) -> SandboxStatus:
         logs.append(str(server.log_file))
     return SandboxStatus(directory=str(directory), region=state["region"], endpoint_url=url,
                          ca_file=str(directory / st.CA_FILE), parts=parts, proxies=proxies,
-                         log_files=logs)
+                         log_files=logs, names=info.get("names") if dpid else None,
+                         faults=_active_faults(directory) if dpid else [])
+
+
+def _active_faults(directory: Path) -> list[dict[str, Any]]:
+    from rdsproxyctl.sandbox import faults
+
+    return faults.active(directory)
 
 
 def _proxies(directory: Path, state: dict[str, Any], info: dict[str, Any]) -> list[ProxyAddress]:

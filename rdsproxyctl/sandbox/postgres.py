@@ -40,10 +40,13 @@ INSTALL_HINT = ("install them in one line: sudo apt-get install -y postgresql "
 HBA = """\
 # rdsproxyctl sandbox: loopback only.
 # TYPE  DATABASE  USER      ADDRESS        METHOD
-hostssl all       +rds_iam  127.0.0.1/32   trust
-host    all       +rds_iam  127.0.0.1/32   reject
-host    all       all       127.0.0.1/32   scram-sha-256
+hostssl all       +rds_iam  {net}   trust
+host    all       +rds_iam  {net}   reject
+host    all       all       {net}   scram-sha-256
 """
+#: Cluster members (rdsproxyctl.sandbox.aurora) listen on their own 127.0.0.N and let the
+#: superuser stream WAL to a replica, over TLS.
+HBA_REPLICATION = "hostssl replication {user} {net} scram-sha-256\n"
 
 CONF = """
 # -- rdsproxyctl sandbox ------------------------------------------------------
@@ -151,16 +154,14 @@ def _chown(path: Path, owner: str | None) -> None:
 
 
 def create(sandbox_dir: Path, *, superuser_password: str, cert: Path, key: Path,
-           max_connections: int = MAX_CONNECTIONS) -> Cluster:
-    """initdb a new cluster with the sandbox's TLS certificate and settings."""
+           max_connections: int = MAX_CONNECTIONS, name: str = "postgres",
+           network: str = "127.0.0.1/32", replication: bool = False) -> Cluster:
+    """initdb a new cluster with the sandbox's TLS certificate and settings (``name``: its
+    directory under the sandbox's; ``network``: whom pg_hba.conf admits;
+    ``replication``: the superuser may stream WAL to a standby)."""
     bindir = find_bindir()
     owner = sandbox_user()
-    if owner:
-        base = Path(tempfile.mkdtemp(prefix="rdsproxyctl-sandbox-pg-"))
-        _chown(base, owner)
-    else:
-        base = sandbox_dir / "postgres"
-        base.mkdir(parents=True, exist_ok=True)
+    base = new_base(sandbox_dir, name, owner)
     cluster = Cluster(bindir=bindir, data_dir=base / "data", owner=owner, base_dir=base)
     pwfile = base / "pwfile"
     fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -183,12 +184,27 @@ def create(sandbox_dir: Path, *, superuser_password: str, cert: Path, key: Path,
         _chown(dest, owner)
     with open(cluster.data_dir / "postgresql.conf", "a") as f:
         f.write(CONF.format(max_connections=max_connections))
-    (cluster.data_dir / "pg_hba.conf").write_text(HBA)
+    hba = HBA.format(net=network)
+    if replication:
+        hba += HBA_REPLICATION.format(user=SUPERUSER, net=network)
+    (cluster.data_dir / "pg_hba.conf").write_text(hba)
     return cluster
 
 
-def start(cluster: Cluster, port: int) -> int:
-    """Start the cluster on 127.0.0.1:``port``; its postmaster pid."""
+def new_base(sandbox_dir: Path, name: str, owner: str | None) -> Path:
+    """A directory for one server: private under /tmp for the sandbox user (as root),
+    else ``sandbox_dir/name``."""
+    if owner:
+        base = Path(tempfile.mkdtemp(prefix="rdsproxyctl-sandbox-pg-"))
+        _chown(base, owner)
+    else:
+        base = sandbox_dir / name
+        base.mkdir(parents=True, exist_ok=True)
+    return base
+
+
+def start(cluster: Cluster, port: int, host: str = "127.0.0.1") -> int:
+    """Start the cluster on ``host``:``port``; its postmaster pid."""
     lock = cluster.data_dir / "postmaster.pid"
     if lock.exists() and cluster.pid() is None:
         # A crashed postmaster's lock file.  Its pid may still be a zombie nobody reaped
@@ -196,11 +212,11 @@ def start(cluster: Cluster, port: int) -> int:
         lock.unlink()
     proc = _run(cluster, [str(cluster.bindir / "pg_ctl"), "start", "-D", str(cluster.data_dir),
                           "-w", "-t", "60", "-s", "-l", str(cluster.log_file),
-                          "-o", f"-p {int(port)}"], timeout=90)
+                          "-o", f"-p {int(port)} -h {host}"], timeout=90)
     pid = cluster.pid()
     if proc.returncode != 0 or pid is None:
         tail = _tail(cluster.log_file)
-        raise CheckFailed(f"PostgreSQL did not start on 127.0.0.1:{port}: "
+        raise CheckFailed(f"PostgreSQL did not start on {host}:{port}: "
                           f"{(proc.stderr or proc.stdout).strip()[-300:]} {tail}".strip(),
                           hint=f"see {cluster.log_file}")
     return pid

@@ -49,6 +49,7 @@ class ProxyView:
     auth: tuple[AuthEntry, ...]
     endpoint_name: str  # "default" or the extra endpoint's name
     address: str
+    target_role: str = "READ_WRITE"  # the endpoint's: READ_ONLY endpoints route to readers
 
     @property
     def end_to_end_iam(self) -> bool:
@@ -70,6 +71,7 @@ class TargetView:
     endpoint: str | None
     port: int
     role: str | None
+    tracked_cluster_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,8 @@ class Control:
         return logs_backends[self.account_id][self.region]
 
     # -- proxies -----------------------------------------------------------------------
-    def _view(self, proxy: Any, endpoint_name: str, address: str) -> ProxyView:
+    def _view(self, proxy: Any, endpoint_name: str, address: str,
+              target_role: str = "READ_WRITE") -> ProxyView:
         auth = tuple(
             AuthEntry(secret_arn=_field(a, "SecretArn"),
                       iam_auth=_field(a, "IAMAuth") or "DISABLED",
@@ -141,7 +144,8 @@ class Control:
             idle_client_timeout=int(proxy.idle_client_timeout or 1800),
             debug_logging=bool(proxy.debug_logging),
             default_auth_scheme=getattr(proxy, "default_auth_scheme", "NONE") or "NONE",
-            role_arn=proxy.role_arn, auth=auth, endpoint_name=endpoint_name, address=address)
+            role_arn=proxy.role_arn, auth=auth, endpoint_name=endpoint_name, address=address,
+            target_role=target_role or "READ_WRITE")
 
     def proxy_at(self, address: str) -> ProxyView | None:
         """The proxy (and which of its endpoints) that listens on ``address``."""
@@ -155,7 +159,8 @@ class Control:
             if getattr(ep, "_rpc_address", None) == address:
                 proxy = rds.db_proxies.get(ep.db_proxy_name)
                 if proxy is not None:
-                    return self._view(proxy, ep.db_proxy_endpoint_name, address)
+                    return self._view(proxy, ep.db_proxy_endpoint_name, address,
+                                      getattr(ep, "target_role", "READ_WRITE"))
         return None
 
     def proxies(self) -> list[Any]:
@@ -187,13 +192,17 @@ class Control:
         for t in list(group.targets):
             out.append(TargetView(rds_resource_id=t.rds_resource_id, type=t.type,
                                   endpoint=t.endpoint, port=int(t.port or 5432),
-                                  role=getattr(t, "role", None)))
+                                  role=getattr(t, "role", None),
+                                  tracked_cluster_id=getattr(t, "tracked_cluster_id", None)))
         return out
 
     def set_health(self, proxy_name: str, target: str, state: str, reason: str | None = None,
                    description: str | None = None) -> None:
         from rdsproxyctl import motoext
 
+        from rdsproxyctl.sandbox.emulator import routing
+
+        routing.changed()
         try:
             motoext.set_target_health(self.account_id, self.region, proxy_name, target, state,
                                       reason, description)

@@ -38,6 +38,8 @@ INTERVAL = 1.0
 RECHECK = 30.0
 TCP_RECHECK = 2.0
 NO_CREDENTIALS = "Proxy does not have any registered credentials"
+#: Ours: AWS names the reason (INVALID_REPLICATION_STATE), not its description.
+NOT_REPLICATING = "The reader DB instance isn't replicating from the writer."
 
 
 @dataclass
@@ -68,16 +70,42 @@ class HealthChecker:
     async def check_all(self) -> None:
         jobs = []
         live = set()
+        tracked = []
         for proxy in self.control.proxies():
             address = getattr(proxy, "_rpc_address", None) or ""
             view = self.control._view(proxy, "default", address)
-            for target in self.control.targets(view.name):
+            targets = self.control.targets(view.name)
+            for target in targets:
                 live.add((view.resource_id, target.rds_resource_id))
-                jobs.append(self.check(view, target))
+                if target.type == "TRACKED_CLUSTER":
+                    tracked.append((view, target, targets))
+                else:
+                    jobs.append(self.check(view, target))
         for key in [k for k in self.known if k not in live]:
             del self.known[key]
         if jobs:
             await asyncio.gather(*jobs, return_exceptions=True)
+        for view, target, targets in tracked:
+            self._check_tracked(view, target, targets)
+
+    def _check_tracked(self, proxy: ProxyView, target: TargetView,
+                       targets: list[TargetView]) -> None:
+        """A TRACKED_CLUSTER row is as healthy as the cluster's writer."""
+        known = self.known.setdefault((proxy.resource_id, target.rds_resource_id), _Known())
+        writer = next((t for t in targets if t.tracked_cluster_id == target.rds_resource_id
+                       and t.role == "READ_WRITE"), None)
+        if writer is None:
+            self._set(proxy, target, known, ("UNAVAILABLE", "UNREACHABLE",
+                      "The sandbox serves DB instances and its own Aurora PostgreSQL clusters "
+                      "with members only."), log_change=False)
+            return
+        health = self.control.health(proxy.name, writer.rds_resource_id) or {}
+        state = health.get("State", "REGISTERING")
+        if state == "AVAILABLE":
+            self._set(proxy, target, known, ("AVAILABLE", None, None), log_change=False)
+        elif state != "REGISTERING":
+            self._set(proxy, target, known, (state, health.get("Reason"),
+                                             health.get("Description")), log_change=False)
 
     async def check(self, proxy: ProxyView, target: TargetView) -> None:
         known = self.known.setdefault((proxy.resource_id, target.rds_resource_id), _Known())
@@ -85,6 +113,14 @@ class HealthChecker:
             self._set(proxy, target, known, ("UNAVAILABLE", "UNREACHABLE",
                       "The sandbox serves DB instance targets only."))
             return
+        replication = getattr(self.emulator, "replication", None)
+        if target.role == "READ_ONLY" and replication is not None:
+            streaming = await asyncio.to_thread(replication, target.rds_resource_id)
+            if streaming is False:
+                known.fingerprint = None  # log in again once it replicates
+                self._set(proxy, target, known, ("UNAVAILABLE", "INVALID_REPLICATION_STATE",
+                                                 NOT_REPLICATING))
+                return
         if proxy.end_to_end_iam:
             user, password, fingerprint = None, None, ("iam",)
         else:
@@ -153,7 +189,7 @@ class HealthChecker:
         return ("AVAILABLE", None, None)
 
     def _set(self, proxy: ProxyView, target: TargetView, known: _Known,
-             health: tuple[str, str | None, str | None]) -> None:
+             health: tuple[str, str | None, str | None], log_change: bool = True) -> None:
         state, reason, description = health
         current = self.control.health(proxy.name, target.rds_resource_id) or {}
         if (current.get("State"), current.get("Reason"), current.get("Description")) != health:
@@ -162,6 +198,8 @@ class HealthChecker:
             return
         before = known.health
         known.health = health
+        if not log_change:
+            return
         if state == "AVAILABLE":
             if before is not None:
                 self.emulator.shipper.emit(proxy.name, proxy.resource_id, "target_available",

@@ -124,7 +124,7 @@ def signature(claims: Claims, signed: list[tuple[str, str]], key: SigningKey) ->
     return str(auth.signature(auth.string_to_sign(request, canonical), request))
 
 
-def verify(token: str, *, user: str, host: str, port: int, region: str,
+def verify(token: str, *, user: str, host: str | tuple[str, ...], port: int, region: str,
            lookup: Callable[[str], SigningKey | None], now: _dt.datetime | None = None,
            skew: int = CLOCK_SKEW) -> tuple[Claims, SigningKey]:
     """Check ``token`` for a connection of ``user`` to ``host:port`` in ``region``.
@@ -139,9 +139,10 @@ def verify(token: str, *, user: str, host: str, port: int, region: str,
         raise TokenRejected("wrong_region", got=claims.region, expected=region)
     if claims.user != user:
         raise TokenRejected("wrong_user")
-    if (claims.host.lower(), claims.port) != (host.lower(), port):
+    hosts = (host,) if isinstance(host, str) else host
+    if claims.host.lower() not in {h.lower() for h in hosts} or claims.port != port:
         raise TokenRejected("wrong_endpoint", got=f"{claims.host}:{claims.port}",
-                            expected=f"{host}:{port}")
+                            expected=f"{hosts[0]}:{port}")
     now = now or _dt.datetime.now(_dt.timezone.utc)
     age = (now - claims.issued).total_seconds()
     if age < -skew:

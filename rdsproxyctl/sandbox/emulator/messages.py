@@ -72,6 +72,12 @@ CLIENT: dict[str, ClientMessage] = {
     # Not an RDS Proxy text: the answer to a malformed or oversized packet (SQLSTATE
     # protocol_violation, as PostgreSQL answers).
     "protocol_violation": ClientMessage("08P01", "protocol violation: {detail}"),
+    # Not a documented text: AWS says requests to a READ_ONLY endpoint fail "with an error"
+    # when the target is a DB instance or a cluster without readers
+    # (https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/rds-proxy-endpoints.html).
+    "no_readers": ClientMessage(
+        "08006", "The proxy endpoint {endpoint} is read-only, and the proxy's target has no "
+        "reader DB instances."),
 }
 
 
@@ -172,6 +178,20 @@ LOG: dict[str, LogMessage] = {
     "target_unavailable": LogMessage(
         "ERROR", "The target {target} is unavailable. Reason: {reason}. {description}"),
     "target_available": LogMessage("INFO", "The target {target} is available."),
+    # the sandbox's limits and faults (our wording: AWS documents the client texts only)
+    "max_client_connections": LogMessage(
+        "WARN", "The client connection was refused because the proxy reached its limit of "
+        "{limit} client connections."),
+    "connection_rate": LogMessage(
+        "WARN", "The client connection was refused because more than {limit} client "
+        "connections were opened in one second."),
+    "failover_started": LogMessage(
+        "WARN", "The DB cluster {cluster} is failing over: the writer {old} is unavailable. "
+        "New requests wait for the new writer."),
+    "failover_completed": LogMessage(
+        "INFO", "The DB cluster {cluster} failed over: {new} is the writer now."),
+    "statement_delayed": LogMessage(
+        "DEBUG", "The database is slow: each statement is delayed by {seconds} seconds."),
     # database connections
     "db_connection_opened": LogMessage(
         "INFO", "The new database connection successfully authenticated with TLS on "
@@ -282,6 +302,7 @@ CLOSE_REASONS: dict[str, str] = {
     "auth_failed": "Client authentication failed.",
     "protocol": "The client sent an invalid message.",
     "borrow_timeout": "Timed-out waiting to acquire database connection.",
+    "limit": "The proxy refused the connection: a client connection limit was reached.",
     "backend_closed": "The database closed the connection.",
     "proxy_deleted": "The proxy or its endpoint was deleted.",
     "shutdown": "The proxy is shutting down.",

@@ -68,6 +68,7 @@ class Relay:
         self.debug = session.proxy.debug_logging
         self._timer: asyncio.TimerHandle | None = None
         self._forwarding = False  # between a client read and its last byte sent on
+        self.slow = 0.0  # db-slow: seconds the database's next answer is held back
 
     # -- the end ---------------------------------------------------------------------------
     def end_state(self) -> tuple[bool, bool]:
@@ -229,6 +230,8 @@ class Relay:
             self.core.counters.query_requests += 1
         if self.sent_at is None:
             self.sent_at = asyncio.get_running_loop().time()
+        if query:  # db-slow (emulator/faults.py): the answer to it comes late
+            self.slow = self.s.em.faults.latency(self.core.proxy.resource_id)
 
     def _ensure(self, conn: Any, name: bytes, out: list[bytes]) -> None:
         """Make sure the connection has the session's statement ``name``."""
@@ -266,6 +269,9 @@ class Relay:
                 if not data:
                     self.s.kill("backend_closed")
                     return
+                if self.slow > 0:  # db-slow: as if the database answered that much later
+                    delay, self.slow = self.slow, 0.0
+                    await asyncio.sleep(delay)
                 if self.sent_at is not None:
                     self.core.counters.query_latency.add((loop.time() - self.sent_at) * 1e6)
                     self.sent_at = None

@@ -19,9 +19,10 @@ import ssl
 import struct
 from typing import TYPE_CHECKING, Any
 
-from rdsproxyctl.sandbox.emulator import iamtoken
+from rdsproxyctl.sandbox.emulator import iamtoken, routing
 from rdsproxyctl.sandbox.emulator import protocol as pg
 from rdsproxyctl.sandbox.emulator.control import Credential, ProxyView
+from rdsproxyctl.sandbox.emulator.faults import Refusal
 from rdsproxyctl.sandbox.emulator.messages import (
     CLIENT,
     CLOSE_REASONS,
@@ -101,6 +102,7 @@ class PgClientSession:
             startup = await asyncio.wait_for(self._startup(), STARTUP_TIMEOUT)
             if startup is None:
                 return
+            self._admit()
             await asyncio.wait_for(self._authenticate(), STARTUP_TIMEOUT)
             await self._first_borrow()
             self.relay = Relay(self)
@@ -120,8 +122,21 @@ class PgClientSession:
         finally:
             self._finish(close_reason)
 
+    _admitted = False
+
+    def _admit(self) -> None:
+        """The sandbox's client connection limits (emulator/faults.py)."""
+        try:
+            self.em.faults.admit(self.core.proxy.resource_id)
+        except Refusal as refused:
+            self.log(refused.key, limit=refused.limit)
+            raise Refused(refused.key, "limit", limit=refused.limit) from None
+        self._admitted = True
+
     def _finish(self, reason: str) -> None:
         self.em.sessions.pop(self.core.id, None)
+        if self._admitted:
+            self.em.faults.leave(self.core.proxy.resource_id)
         relay = self.relay
         if relay is not None:
             mid, reset = relay.end_state()
@@ -267,7 +282,9 @@ class PgClientSession:
         token = body.split(b"\x00", 1)[0].decode("utf-8", "replace")
         control = self.em.control
         try:
-            _, key = iamtoken.verify(token, user=self.user, host=proxy.address, port=PROXY_PORT,
+            # signed for the endpoint's host name, or for the address it resolves to
+            hosts = (proxy.address, self.em.aliases.get(proxy.address, proxy.address))
+            _, key = iamtoken.verify(token, user=self.user, host=hosts, port=PROXY_PORT,
                                      region=proxy.region, lookup=control.signing_key)
             resource = control.dbuser_arn(proxy, self.user)
             if control.decision(key.principal_arn, "rds-db:connect", resource) != "allowed":
@@ -327,6 +344,8 @@ class PgClientSession:
             conn = await self.core.borrow()
         except BorrowTimeout:
             raise Refused("borrow_timeout", "borrow_timeout") from None
+        except routing.NoReaders:
+            raise Refused("no_readers", "error", endpoint=self.core.proxy.endpoint_name) from None
         except BackendError as exc:
             raise Refused("database_error", "error", error=exc.message) from None
         try:

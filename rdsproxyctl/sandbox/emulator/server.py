@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rdsproxyctl.sandbox.emulator.control import Control, ProxyView, TargetView
+from rdsproxyctl.sandbox.emulator.faults import FaultTable
 from rdsproxyctl.sandbox.emulator.logs import LogShipper
 from rdsproxyctl.sandbox.emulator.metrics import NAMESPACE, Metrics, TargetSample
 from rdsproxyctl.sandbox.emulator.pool import Limits, Opener, TargetPool
@@ -98,6 +99,12 @@ class Emulator:
         self.pools: dict[tuple[str, str], TargetPool] = {}
         self.verifiers: dict[str, Verifier] = {}
         self.metrics = Metrics()
+        #: listener key (an RDS host name, or the address itself) -> its loopback address
+        self.aliases: dict[str, str] = {}
+        #: DB instance id -> is it a streaming replica (None: unknown); the daemon's clusters
+        self.replication: Any = None
+        #: the sandbox's faults and limits, per proxy (emulator/faults.py)
+        self.faults = FaultTable()
         self._adapters: dict[str, Adapter] = {}
         self._views: dict[str, tuple[float, ProxyView | None]] = {}
         import asyncio.sslproto
@@ -301,7 +308,9 @@ class LoopbackAllocator:
     """Binds ``127.0.0.N:5432`` for each new proxy endpoint (the moto extension's
     :class:`~rdsproxyctl.motoext.EndpointAllocator`).  Called from the moto server's
     threads; the socket is bound and listening before the API call returns, so a
-    client may connect as soon as it knows the address."""
+    client may connect as soon as it knows the address.  With ``names``
+    (:class:`rdsproxyctl.sandbox.hostnames.Names`) the endpoint reported is an RDS host
+    name resolving to that address, and the listener is known by that name."""
 
     emulator: Emulator
     loop: asyncio.AbstractEventLoop
@@ -311,8 +320,17 @@ class LoopbackAllocator:
     extra_ports: tuple[int, ...] = (MYSQL_PORT,)
     first: int = 2
     last: int = 254
+    names: Any = None
     sockets: dict[str, socket.socket] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def _aliases(self) -> dict[str, str]:
+        """The emulator's listener key -> address map (sessions check IAM tokens with it)."""
+        aliases = getattr(self.emulator, "aliases", None)
+        if aliases is None:
+            aliases = self.emulator.aliases = {}
+        return aliases
 
     def allocate(self, proxy_name: str, endpoint_name: str) -> str | None:
         with self._lock:
@@ -325,18 +343,22 @@ class LoopbackAllocator:
             for ports in ((self.port, *self.extra_ports), (self.port,)):
                 for n in order:
                     address = f"127.0.0.{n}"
-                    if address in self.sockets or f"{address}:{MYSQL_PORT}" in self.sockets:
+                    if address in self._aliases.values():
                         continue
                     socks = self._bind(address, ports)
                     if not socks:
                         continue
-                    self.sockets[address] = socks[0]
+                    key = address  # the listener's name: its RDS host name, or the address
+                    if self.names is not None:
+                        key = self.names.publish_endpoint(proxy_name, endpoint_name, address)
+                    self._aliases[key] = address
+                    self.sockets[key] = socks[0]
                     for sock in socks[1:]:
-                        self.sockets[f"{address}:{sock.getsockname()[1]}"] = sock
+                        self.sockets[f"{key}:{sock.getsockname()[1]}"] = sock
                     for sock in socks:
-                        asyncio.run_coroutine_threadsafe(self.emulator.serve(address, sock),
+                        asyncio.run_coroutine_threadsafe(self.emulator.serve(key, sock),
                                                          self.loop)
-                    return address
+                    return key
         return None
 
     @staticmethod
@@ -365,6 +387,9 @@ class LoopbackAllocator:
             socks = [s for s in (self.sockets.pop(address, None),
                                  *(self.sockets.pop(f"{address}:{p}", None)
                                    for p in self.extra_ports)) if s is not None]
+            self._aliases.pop(address, None)
+        if socks and self.names is not None:
+            self.names.drop(address)
         if socks:
             fut = asyncio.run_coroutine_threadsafe(self.emulator.close_address(address), self.loop)
             fut.add_done_callback(lambda _f: [s.close() for s in socks])

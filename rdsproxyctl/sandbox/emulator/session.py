@@ -29,6 +29,7 @@ import asyncio
 import random
 from typing import TYPE_CHECKING, Any
 
+from rdsproxyctl.sandbox.emulator import routing
 from rdsproxyctl.sandbox.emulator.messages import PIN_REASONS
 from rdsproxyctl.sandbox.emulator.pool import BorrowTimeout, PoolKey
 
@@ -59,6 +60,7 @@ class SessionCore:
         self.counters = emulator.metrics.proxy(proxy.resource_id)
         self.last_request_end = asyncio.get_running_loop().time()
         self._resolved = 0.0  # when the target and its pool were last looked up
+        self._epoch = -1  # routing.epoch() then
         self._events: Any = None
 
     # -- logging ---------------------------------------------------------------------------
@@ -84,15 +86,19 @@ class SessionCore:
 
     # -- borrowing -----------------------------------------------------------------------------
     async def _target(self, deadline: float) -> TargetView:
+        """The writer (READ_WRITE endpoints) or a reader (READ_ONLY ones) that serves now,
+        waiting for one (a failover) until ``deadline`` (:mod:`.routing`; raises
+        routing.NoReaders for a READ_ONLY endpoint without readers)."""
         loop = asyncio.get_running_loop()
+        control = self.em.control
         while True:
-            targets = self.em.control.targets(self.proxy.name)
-            usable = [t for t in targets if t.type == "RDS_INSTANCE"]
-            if usable:
-                return next((t for t in usable if t.role == "READ_WRITE"), usable[0])
+            target = routing.choose(control.targets(self.proxy.name), self.proxy.target_role,
+                                    lambda rid: control.health(self.proxy.name, rid))
+            if target is not None:
+                return target
             if loop.time() >= deadline:
                 raise BorrowTimeout(0, 0, 0, None)
-            await asyncio.sleep(0.25)
+            await asyncio.sleep(0.1)
 
     async def borrow(self) -> Any:
         """A connection for this session (raises BorrowTimeout or BackendError)."""
@@ -100,7 +106,8 @@ class SessionCore:
         loop = asyncio.get_running_loop()
         started = loop.time()
         pool = self.pool
-        if pool is not None and not pool.closed and started - self._resolved < RESOLVE_EVERY:
+        if (pool is not None and not pool.closed and started - self._resolved < RESOLVE_EVERY
+                and self._epoch == routing.epoch()):
             timeout = pool.limits().borrow_timeout
         else:  # which target, which pool: asked again every RESOLVE_EVERY seconds
             settings = self.em.control.pool_settings(self.proxy.name)
@@ -108,6 +115,7 @@ class SessionCore:
             pool = None
         try:
             if pool is None:
+                self._epoch = routing.epoch()
                 target = await self._target(started + timeout)
                 pool = self.pool = self.em.pool_for(self.proxy, target)
                 self._resolved = started

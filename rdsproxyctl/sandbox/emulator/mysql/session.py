@@ -325,7 +325,9 @@ class MySQLSession:
         token = answer.split(b"\x00", 1)[0].decode("utf-8", "replace")
         control = self.em.control
         try:
-            _, key = iamtoken.verify(token, user=self.user, host=proxy.address, port=MYSQL_PORT,
+            # signed for the endpoint's host name, or for the address it resolves to
+            hosts = (proxy.address, self.em.aliases.get(proxy.address, proxy.address))
+            _, key = iamtoken.verify(token, user=self.user, host=hosts, port=MYSQL_PORT,
                                      region=proxy.region, lookup=control.signing_key)
             resource = control.dbuser_arn(proxy, self.user)
             if control.decision(key.principal_arn, "rds-db:connect", resource) != "allowed":
