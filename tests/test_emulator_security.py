@@ -14,11 +14,10 @@ import pytest
 from rdsproxyctl.sandbox.emulator import iamtoken
 from rdsproxyctl.sandbox.emulator import protocol as pg
 from rdsproxyctl.sandbox.emulator.metrics import Metrics
-from rdsproxyctl.sandbox.emulator.pgbackend import Endpoint
 from rdsproxyctl.sandbox.emulator.pgbackend import PgBackend as BackendConnection
 from rdsproxyctl.sandbox.emulator.pgsession import PgClientSession
 from rdsproxyctl.sandbox.emulator.pgsession import Refused as _Refused
-from rdsproxyctl.sandbox.emulator.pool import BackendError, PoolKey
+from rdsproxyctl.sandbox.emulator.pool import BackendError, Endpoint, PoolKey
 from rdsproxyctl.sandbox.emulator.scram import check_md5, md5_password
 
 from .test_sandbox_protocol import AKID, NOW, PRINCIPAL, SECRET, _reason, _token, _verify

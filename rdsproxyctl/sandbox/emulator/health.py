@@ -28,9 +28,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from rdsproxyctl.sandbox.emulator.control import Control, ProxyView, TargetView
-from rdsproxyctl.sandbox.emulator.pgbackend import Endpoint
 from rdsproxyctl.sandbox.emulator.pgbackend import PgBackend as BackendConnection
-from rdsproxyctl.sandbox.emulator.pool import BackendError, PoolKey
+from rdsproxyctl.sandbox.emulator.pool import BackendError, Endpoint, PoolKey
 
 log = logging.getLogger("rdsproxyctl.sandbox")
 

@@ -14,23 +14,13 @@ import asyncio
 import ssl
 import struct
 import time
-from dataclasses import dataclass
 
 from rdsproxyctl.sandbox.emulator import protocol as pg
-from rdsproxyctl.sandbox.emulator.pool import BackendError, PoolKey, next_db_id
+from rdsproxyctl.sandbox.emulator.pool import BackendError, Endpoint, PoolKey, next_db_id
 from rdsproxyctl.sandbox.emulator.scram import ScramClient, ScramError, md5_password
 
 CONNECT_TIMEOUT = 5.0
 RESET_TIMEOUT = 5.0
-
-
-@dataclass
-class Endpoint:
-    """Where a target listens, and how the proxy trusts it."""
-
-    host: str
-    port: int
-    ssl_context: ssl.SSLContext | None
 
 
 def _error_text(fields: dict[str, str]) -> str:

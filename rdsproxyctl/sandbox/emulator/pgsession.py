@@ -19,14 +19,13 @@ import ssl
 import struct
 from typing import TYPE_CHECKING, Any
 
-from rdsproxyctl.sandbox.emulator import iamtoken, routing
 from rdsproxyctl.sandbox.emulator import protocol as pg
+from rdsproxyctl.sandbox.emulator import routing
 from rdsproxyctl.sandbox.emulator.control import Credential, ProxyView
 from rdsproxyctl.sandbox.emulator.faults import Refusal
 from rdsproxyctl.sandbox.emulator.messages import (
     CLIENT,
     CLOSE_REASONS,
-    IAM_REASONS,
     PASSWORD_REASONS,
 )
 from rdsproxyctl.sandbox.emulator.pool import BackendError, BorrowTimeout, PoolKey
@@ -280,21 +279,8 @@ class PgClientSession:
         await self.writer.drain()
         body = await self._password_message()
         token = body.split(b"\x00", 1)[0].decode("utf-8", "replace")
-        control = self.em.control
-        try:
-            # signed for the endpoint's host name, or for the address it resolves to
-            hosts = (proxy.address, self.em.aliases.get(proxy.address, proxy.address))
-            _, key = iamtoken.verify(token, user=self.user, host=hosts, port=PROXY_PORT,
-                                     region=proxy.region, lookup=control.signing_key)
-            resource = control.dbuser_arn(proxy, self.user)
-            if control.decision(key.principal_arn, "rds-db:connect", resource) != "allowed":
-                raise iamtoken.TokenRejected("not_authorized", principal=key.principal_arn,
-                                             resource=resource)
-        except iamtoken.TokenRejected as rejected:
-            reason = IAM_REASONS[rejected.reason].format(**rejected.values)
-            self.log("iam_auth_failed", user=self.user, reason=reason)
+        if not self.core.iam_token_accepted(proxy, self.user, token, PROXY_PORT):
             raise Refused("iam_auth_failed", user=self.user) from None
-        self.log("iam_auth_succeeded", user=self.user)
 
     async def _scram(self, credential: Credential) -> None:
         self.writer.write(pg.auth_request(pg.AUTH_SASL, pg.cstr("SCRAM-SHA-256") + b"\x00"))

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
+import ssl
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -72,6 +73,15 @@ class BorrowTimeout(Exception):
         self.open_count = open_count
         self.cap = cap
         self.last_error = last_error
+
+
+@dataclass
+class Endpoint:
+    """Where a target listens, and how the proxy trusts it."""
+
+    host: str
+    port: int
+    ssl_context: ssl.SSLContext | None
 
 
 @dataclass(frozen=True)

@@ -60,8 +60,9 @@ class Adapter:
 
 
 def _postgres() -> Adapter:
-    from rdsproxyctl.sandbox.emulator.pgbackend import Endpoint, PgBackend
+    from rdsproxyctl.sandbox.emulator.pgbackend import PgBackend
     from rdsproxyctl.sandbox.emulator.pgsession import PgClientSession
+    from rdsproxyctl.sandbox.emulator.pool import Endpoint
 
     def opener(host: str, port: int, context: ssl.SSLContext | None) -> Opener:
         endpoint = Endpoint(host, port, context)

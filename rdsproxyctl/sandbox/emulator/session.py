@@ -29,8 +29,8 @@ import asyncio
 import random
 from typing import TYPE_CHECKING, Any
 
-from rdsproxyctl.sandbox.emulator import routing
-from rdsproxyctl.sandbox.emulator.messages import PIN_REASONS
+from rdsproxyctl.sandbox.emulator import iamtoken, routing
+from rdsproxyctl.sandbox.emulator.messages import IAM_REASONS, PIN_REASONS
 from rdsproxyctl.sandbox.emulator.pool import BorrowTimeout, PoolKey
 
 #: How often a session looks its target and pool up again (a moved or removed target).
@@ -72,6 +72,27 @@ class SessionCore:
         if self._events is None:
             self._events = self.em.pool_events(self.proxy, self.id, self.proxy.endpoint_name)
         return self._events
+
+    # -- IAM authentication (engine-neutral) -------------------------------------------------
+    def iam_token_accepted(self, proxy: ProxyView, user: str, token: str, port: int) -> bool:
+        """Whether ``token`` is a valid IAM token of a principal allowed ``rds-db:connect``
+        as ``user``; logs the outcome.  Each adapter refuses in its own words."""
+        control = self.em.control
+        try:
+            # signed for the endpoint's host name, or for the address it resolves to
+            hosts = (proxy.address, self.em.aliases.get(proxy.address, proxy.address))
+            _, key = iamtoken.verify(token, user=user, host=hosts, port=port,
+                                     region=proxy.region, lookup=control.signing_key)
+            resource = control.dbuser_arn(proxy, user)
+            if control.decision(key.principal_arn, "rds-db:connect", resource) != "allowed":
+                raise iamtoken.TokenRejected("not_authorized", principal=key.principal_arn,
+                                             resource=resource)
+        except iamtoken.TokenRejected as rejected:
+            reason = IAM_REASONS[rejected.reason].format(**rejected.values)
+            self.log("iam_auth_failed", user=user, reason=reason)
+            return False
+        self.log("iam_auth_succeeded", user=user)
+        return True
 
     # -- settings, read live -----------------------------------------------------------------
     def current_proxy(self) -> ProxyView:

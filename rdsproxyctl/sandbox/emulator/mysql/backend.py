@@ -11,23 +11,13 @@ import asyncio
 import os
 import ssl
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from rdsproxyctl.sandbox.emulator.mysql import packets as my
-from rdsproxyctl.sandbox.emulator.pool import BackendError, Opener, PoolKey, next_db_id
+from rdsproxyctl.sandbox.emulator.pool import BackendError, Endpoint, Opener, PoolKey, next_db_id
 
 CONNECT_TIMEOUT = 5.0
 RESET_TIMEOUT = 5.0
-
-
-@dataclass
-class Endpoint:
-    """Where a target listens, and how the proxy trusts it."""
-
-    host: str
-    port: int
-    ssl_context: ssl.SSLContext | None
 
 
 #: MySQL error codes that mean "these credentials are refused" / "no such database" /

@@ -28,16 +28,13 @@ import asyncio
 import contextlib
 import hmac
 import logging
-import random
 import socket
 import ssl
 from typing import Any
 
-from rdsproxyctl.sandbox.emulator import iamtoken
 from rdsproxyctl.sandbox.emulator.control import Credential, ProxyView
 from rdsproxyctl.sandbox.emulator.messages import (
     CLOSE_REASONS,
-    IAM_REASONS,
     MYSQL_CLIENT,
     PASSWORD_REASONS,
 )
@@ -323,21 +320,9 @@ class MySQLSession:
             await self._send(my.auth_switch("mysql_clear_password", b""))
             answer = (await self._read()).payload
         token = answer.split(b"\x00", 1)[0].decode("utf-8", "replace")
-        control = self.em.control
-        try:
-            # signed for the endpoint's host name, or for the address it resolves to
-            hosts = (proxy.address, self.em.aliases.get(proxy.address, proxy.address))
-            _, key = iamtoken.verify(token, user=self.user, host=hosts, port=MYSQL_PORT,
-                                     region=proxy.region, lookup=control.signing_key)
-            resource = control.dbuser_arn(proxy, self.user)
-            if control.decision(key.principal_arn, "rds-db:connect", resource) != "allowed":
-                raise iamtoken.TokenRejected("not_authorized", principal=key.principal_arn,
-                                             resource=resource)
-        except iamtoken.TokenRejected as rejected:
-            reason = IAM_REASONS[rejected.reason].format(**rejected.values)
-            self.log("iam_auth_failed", user=self.user, reason=reason)
+        assert self.core is not None
+        if not self.core.iam_token_accepted(proxy, self.user, token, MYSQL_PORT):
             raise _Refused("access_denied", user=self.user) from None
-        self.log("iam_auth_succeeded", user=self.user)
 
     async def _password(self, credential: Credential, response: my.HandshakeResponse,
                         scramble: bytes) -> None:
