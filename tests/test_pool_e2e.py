@@ -155,6 +155,30 @@ def test_more_pinned_clients_than_the_cap_is_the_proxy(sandbox, sandbox_cli, cli
 
 
 
+def test_slow_database_is_the_database(sandbox, sandbox_cli, cli):
+    """The sandbox's db-slow fault delays every statement at the database: the verdict
+    blames the database, with the query latency as evidence."""
+    name = "p-slow"
+    host = sandbox.make_proxy(name)["Endpoint"]
+    token = sandbox.token(host, sandbox.app_user)
+    sandbox_cli("sandbox", "fault", "db-slow", "1.2", "--proxy", name)
+    try:
+        with sandbox.connect(host, password=token, autocommit=True) as conn:
+            for _ in range(2):
+                conn.execute("SELECT 1")
+    finally:
+        sandbox_cli("sandbox", "fault", "clear", "--proxy", name)
+    flush(sandbox, cli)
+    f, out = finding(sandbox_cli, name, "pool.verdict", code=None)
+    ev = f["evidence"]
+    assert ev["verdict"] == "database", f
+    assert out.exit_code == 1 and f["status"] == "FAIL"
+    assert f["title"].startswith("database: queries took ")
+    assert "QueryDatabaseResponseLatency" in f["title"] and "slow queries" in f["remedy"]
+    assert ev["query_ms_peak"] >= 1000 and ev["query_peak_at"]
+    assert (ev["borrow_ms_peak"] or 0) < ev["query_ms_peak"]
+
+
 def test_capacity_of_a_mysql_proxy_asks_mariadb(sandbox, sandbox_cli):
     sandbox.make_proxy("m-capacity", engine="MYSQL", pool={"MaxConnectionsPercent": 60,
                                                            "MaxIdleConnectionsPercent": 30})
