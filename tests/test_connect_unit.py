@@ -27,6 +27,10 @@ CASES = [
                        "user name for this connection.", "unsupported-option"),
     ("authentication", "Feature not supported: RDS Proxy currently doesn't support the option "
                        "options.", "unsupported-option"),
+    ("authentication", "Feature not supported: RDS Proxy currently doesn't support streaming "
+                       "replication mode.", "unsupported-option"),
+    ("authentication", "Feature not supported: RDS Proxy supports only version 3.0 of the "
+                       "PostgreSQL messaging protocol.", "unsupported-option"),
     ("authentication", "The IAM authentication failed because of too many competing requests.",
      "proxy-limit"),
     ("authentication", "The maximum number of client connections to the proxy exceeded 100.",

@@ -119,6 +119,15 @@ FAILURE_RULES: tuple[Rule, ...] = (
           "RDS Proxy refuses startup options such as `options=-c ...`: set them with SET in "
           "the session (which pins it) or with the proxy's InitQuery (rdsproxyctl pool "
           "{proxy} --init-query ...)"),
+    # the two other startup refusals of the troubleshooting page
+    # (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy.troubleshooting.html)
+    _rule(r"doesn't support streaming replication mode", "unsupported-option",
+          "RDS Proxy does not relay replication connections: connect to the database itself "
+          "for streaming or logical replication (pg_basebackup, pg_recvlogical, CDC tools)"),
+    _rule(r"supports only version 3\.0 of the PostgreSQL messaging protocol",
+          "unsupported-option",
+          "the client speaks a protocol older than 3.0: upgrade the driver (every libpq since "
+          "7.4 speaks 3.0)"),
     _rule(r"maximum number of client connections to the proxy", "proxy-limit",
           "the proxy's client connection limit was reached: close idle clients, lower "
           "IdleClientTimeout, or pool connections in the application"),
