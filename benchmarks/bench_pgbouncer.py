@@ -304,6 +304,8 @@ def pgbouncer(bench: Bench) -> None:
 
     if not shutil.which("pgbench"):
         raise RuntimeError("pgbench is not installed (Debian: postgresql-contrib)")
+    # the first emulator pass on asyncio's loop; "emulator (uvloop)" restarts the daemon
+    os.environ["RDSPROXYCTL_SANDBOX_LOOP"] = "asyncio"
     with running_sandbox() as (directory, state):
         pg, app = state["postgres"], state["app"]
         superuser = dsn(pg["host"], pg["port"], pg["superuser"], pg["superuser_password"],

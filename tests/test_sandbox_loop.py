@@ -1,5 +1,6 @@
-"""The sandbox daemon's event loop: asyncio's, or uvloop's on request
-(RDSPROXYCTL_SANDBOX_LOOP=uvloop, the ``sandbox`` extra), falling back with a warning."""
+"""The sandbox daemon's event loop (RDSPROXYCTL_SANDBOX_LOOP): uvloop's when installed
+(``auto``, the default; the ``sandbox`` extra installs it), asyncio's on request, and
+asyncio's with a warning when uvloop is asked for but missing."""
 
 from __future__ import annotations
 
@@ -27,8 +28,21 @@ def _ran_on(choice: str) -> str:
     return seen[0]
 
 
-def test_default_is_asyncio() -> None:
+def test_asyncio_on_request() -> None:
     assert _ran_on("asyncio").startswith("asyncio")
+
+
+def test_auto_is_uvloop_when_installed() -> None:
+    pytest.importorskip("uvloop")
+    assert _ran_on("auto").startswith("uvloop")
+
+
+def test_auto_without_uvloop_is_asyncio_without_a_warning(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # import uvloop -> ImportError
+    with caplog.at_level(logging.WARNING, logger="rdsproxyctl.sandbox"):
+        assert _ran_on("auto").startswith("asyncio")
+    assert "uvloop" not in caplog.text
 
 
 def test_uvloop_on_request() -> None:
