@@ -16,7 +16,13 @@ import struct
 import time
 
 from rdsproxyctl.sandbox.emulator import protocol as pg
-from rdsproxyctl.sandbox.emulator.pool import BackendError, Endpoint, PoolKey, next_db_id
+from rdsproxyctl.sandbox.emulator.pool import (
+    BackendError,
+    Endpoint,
+    PoolKey,
+    next_db_id,
+    open_stream,
+)
 from rdsproxyctl.sandbox.emulator.scram import ScramClient, ScramError, md5_password
 
 CONNECT_TIMEOUT = 5.0
@@ -51,13 +57,7 @@ class PgBackend:
     async def open(cls, endpoint: Endpoint, key: PoolKey, password: str | None,
                    timeout: float = CONNECT_TIMEOUT) -> PgBackend:
         timeout = min(timeout, CONNECT_TIMEOUT)
-        try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(endpoint.host, endpoint.port), timeout)
-        except (OSError, asyncio.TimeoutError) as exc:
-            why = getattr(exc, "strerror", None) or type(exc).__name__
-            raise BackendError("unreachable",
-                               f"can't reach {endpoint.host}:{endpoint.port}: {why}") from None
+        reader, writer = await open_stream(endpoint, timeout)
         conn = cls(key, reader, writer)
         try:
             await asyncio.wait_for(conn._handshake(endpoint, password), timeout)

@@ -84,6 +84,19 @@ class Endpoint:
     ssl_context: ssl.SSLContext | None
 
 
+async def open_stream(endpoint: Endpoint,
+                      timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A TCP connection to a target, for any engine's backend (BackendError "unreachable"
+    when it cannot be had within ``timeout``)."""
+    try:
+        return await asyncio.wait_for(asyncio.open_connection(endpoint.host, endpoint.port),
+                                      timeout)
+    except (OSError, asyncio.TimeoutError) as exc:
+        why = getattr(exc, "strerror", None) or type(exc).__name__
+        raise BackendError("unreachable",
+                           f"can't reach {endpoint.host}:{endpoint.port}: {why}") from None
+
+
 @dataclass(frozen=True)
 class PoolKey:
     user: str

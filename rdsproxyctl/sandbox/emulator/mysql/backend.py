@@ -14,7 +14,14 @@ import time
 from typing import Any
 
 from rdsproxyctl.sandbox.emulator.mysql import packets as my
-from rdsproxyctl.sandbox.emulator.pool import BackendError, Endpoint, Opener, PoolKey, next_db_id
+from rdsproxyctl.sandbox.emulator.pool import (
+    BackendError,
+    Endpoint,
+    Opener,
+    PoolKey,
+    next_db_id,
+    open_stream,
+)
 
 CONNECT_TIMEOUT = 5.0
 RESET_TIMEOUT = 5.0
@@ -50,13 +57,7 @@ class MySQLBackend:
     @classmethod
     async def open(cls, endpoint: Endpoint, key: PoolKey, password: str | None,
                    timeout: float = CONNECT_TIMEOUT) -> MySQLBackend:
-        try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(endpoint.host, endpoint.port), timeout)
-        except (OSError, asyncio.TimeoutError) as exc:
-            why = getattr(exc, "strerror", None) or type(exc).__name__
-            raise BackendError("unreachable",
-                               f"can't reach {endpoint.host}:{endpoint.port}: {why}") from None
+        reader, writer = await open_stream(endpoint, timeout)
         conn = cls(key, reader, writer)
         try:
             await asyncio.wait_for(conn._handshake(endpoint, password or ""), timeout)
