@@ -13,14 +13,13 @@ from __future__ import annotations
 import asyncio
 import ssl
 import struct
-import time
 
 from rdsproxyctl.sandbox.emulator import protocol as pg
 from rdsproxyctl.sandbox.emulator.pool import (
     BackendError,
     Endpoint,
     PoolKey,
-    next_db_id,
+    StreamBackend,
     open_stream,
 )
 from rdsproxyctl.sandbox.emulator.scram import ScramClient, ScramError, md5_password
@@ -33,22 +32,17 @@ def _error_text(fields: dict[str, str]) -> str:
     return fields.get("M", "unknown error")
 
 
-class PgBackend:
+class PgBackend(StreamBackend):
     """One connection from the proxy to PostgreSQL."""
+
+    GOODBYE = pg.message(b"X")  # Terminate
 
     def __init__(self, key: PoolKey, reader: asyncio.StreamReader,
                  writer: asyncio.StreamWriter) -> None:
-        self.id = next_db_id()
-        self.key = key
-        self.reader = reader
-        self.writer = writer
+        super().__init__(key, reader, writer)
         self.pid = 0
         self.secret = b""
         self.params: dict[str, str] = {}
-        self.status = b"I"
-        self.created = time.monotonic()
-        self.last_used = self.created
-        self.closed = False
         self.applied: dict[str, str] = {}  # startup parameters the proxy set
         self.prepared: dict[bytes, bytes] = {}  # statement name -> its Parse message
 
@@ -206,27 +200,6 @@ class PgBackend:
             return errors[0]
         self.applied = dict(settings)
         return None
-
-    @property
-    def alive(self) -> bool:
-        return not self.closed and not self.writer.is_closing() and not self.reader.at_eof()
-
-    def close(self, *, abort: bool = False) -> None:
-        """Say goodbye (Terminate) and close; ``abort``: drop the TCP connection at once
-        (a statement may be running: PostgreSQL notices within
-        client_connection_check_interval and cancels it)."""
-        if self.closed:
-            return
-        self.closed = True
-        try:
-            if abort:
-                self.writer.transport.abort()
-                return
-            if not self.writer.is_closing():
-                self.writer.write(pg.message(b"X"))
-            self.writer.close()
-        except (OSError, RuntimeError):
-            pass
 
 
 def _literal(text: str) -> str:

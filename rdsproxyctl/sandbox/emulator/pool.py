@@ -125,6 +125,45 @@ class Backend(Protocol):
         """The server's connection limit (asked once per pool)."""
 
 
+class StreamBackend:
+    """What every engine's backend shares: identity, its TCP/TLS stream, liveness, closing.
+    Subclasses set ``GOODBYE``, the message that ends a session politely (PostgreSQL's
+    Terminate, MySQL's COM_QUIT)."""
+
+    GOODBYE = b""
+
+    def __init__(self, key: PoolKey, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter) -> None:
+        self.id = next_db_id()
+        self.key = key
+        self.reader = reader
+        self.writer = writer
+        self.status = b"I"  # "I" idle, "T" in a transaction (PostgreSQL's ReadyForQuery)
+        self.created = time.monotonic()
+        self.last_used = self.created
+        self.closed = False
+
+    @property
+    def alive(self) -> bool:
+        return not self.closed and not self.writer.is_closing() and not self.reader.at_eof()
+
+    def close(self, *, abort: bool = False) -> None:
+        """Say goodbye and close; ``abort``: drop the TCP connection at once (a statement
+        may be running: the server notices and cancels it)."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            if abort:
+                self.writer.transport.abort()
+                return
+            if not self.writer.is_closing():
+                self.writer.write(self.GOODBYE)
+            self.writer.close()
+        except (OSError, RuntimeError):
+            pass
+
+
 #: ``opener(key, password, timeout) -> Backend`` (raises :class:`BackendError`).
 Opener = Callable[[PoolKey, "str | None", float], Awaitable[Any]]
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import ssl
-import time
 from typing import Any
 
 from rdsproxyctl.sandbox.emulator.mysql import packets as my
@@ -19,7 +18,7 @@ from rdsproxyctl.sandbox.emulator.pool import (
     Endpoint,
     Opener,
     PoolKey,
-    next_db_id,
+    StreamBackend,
     open_stream,
 )
 
@@ -34,23 +33,18 @@ _DATABASE_ERRORS = {1049}
 _RETRYABLE = {1040, 1203}
 
 
-class MySQLBackend:
+class MySQLBackend(StreamBackend):
     """One connection from the proxy to the database, speaking protocol 4.1 over TLS (a pool
     ``Backend``: ``status`` is ``b"I"`` or ``b"T"`` (in a transaction), as PostgreSQL's)."""
 
+    GOODBYE = my.frame(0, bytes([my.COM_QUIT]))
+
     def __init__(self, key: PoolKey, reader: asyncio.StreamReader,
                  writer: asyncio.StreamWriter) -> None:
-        self.id = next_db_id()
-        self.key = key
-        self.reader = reader
-        self.writer = writer
-        self.status = b"I"  # "I" idle, "T" in a transaction (as PostgreSQL's ReadyForQuery)
+        super().__init__(key, reader, writer)
         self.flags = my.STATUS_AUTOCOMMIT
         self.server_version = ""
         self.thread_id = 0
-        self.created = time.monotonic()
-        self.last_used = self.created
-        self.closed = False
         self.database = key.database
 
     # -- opening ----------------------------------------------------------------------------
@@ -188,24 +182,6 @@ class MySQLBackend:
         rows, _ = await self.query("SELECT @@max_connections")
         value = rows[0][0] if rows and rows[0] else None
         return int(value) if value and value.isdigit() else None
-
-    @property
-    def alive(self) -> bool:
-        return not self.closed and not self.writer.is_closing() and not self.reader.at_eof()
-
-    def close(self, *, abort: bool = False) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        try:
-            if abort:
-                self.writer.transport.abort()
-                return
-            if not self.writer.is_closing():
-                self.writer.write(my.frame(0, bytes([my.COM_QUIT])))
-            self.writer.close()
-        except (OSError, RuntimeError):
-            pass
 
 
 def _scramble(plugin: str, secret: bytes, nonce: bytes) -> bytes:
