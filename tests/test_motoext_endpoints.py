@@ -1,4 +1,5 @@
 """motoext.endpoints: the DBProxyEndpoint calls and tags on endpoint ARNs.  In-process moto."""
+
 from __future__ import annotations
 
 import pytest
@@ -6,17 +7,7 @@ from botocore.exceptions import ClientError
 
 from rdsproxyctl import motoext
 
-
-def fault(call) -> tuple[str, int]:
-    """The code and HTTP status a call fails with (as botocore's RDS model has them)."""
-    with pytest.raises(ClientError) as info:
-        call()
-    return (info.value.response["Error"]["Code"],
-            info.value.response["ResponseMetadata"]["HTTPStatusCode"])
-
-
-def code_of(excinfo: pytest.ExceptionInfo[ClientError]) -> str:
-    return excinfo.value.response["Error"]["Code"]
+from .motoext_faults import code_of, fault
 
 
 def test_proxy_endpoints_lifecycle_and_faults(world):

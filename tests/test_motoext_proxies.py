@@ -1,5 +1,6 @@
 """motoext.proxies: DBProxy, targets, target groups, target health and status, as AWS
 documents them.  In-process moto."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,18 +9,8 @@ from botocore.exceptions import ClientError
 from rdsproxyctl import motoext
 
 from .conftest import ACCOUNT, REGION
+from .motoext_faults import code_of, fault
 
-
-def fault(call) -> tuple[str, int]:
-    """The code and HTTP status a call fails with (as botocore's RDS model has them)."""
-    with pytest.raises(ClientError) as info:
-        call()
-    return (info.value.response["Error"]["Code"],
-            info.value.response["ResponseMetadata"]["HTTPStatusCode"])
-
-
-def code_of(excinfo: pytest.ExceptionInfo[ClientError]) -> str:
-    return excinfo.value.response["Error"]["Code"]
 
 def test_modify_db_proxy_changes_settings_and_renames(world):
     world.make_proxy("demo")
