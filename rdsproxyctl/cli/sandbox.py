@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -38,9 +39,8 @@ PROXY_COLUMNS = [
 
 
 def register(app: typer.Typer) -> None:
-    from rdsproxyctl.cli.runtime import reflow
-
     from rdsproxyctl.cli.groups import HelpGroup
+    from rdsproxyctl.cli.runtime import reflow
 
     group = typer.Typer(cls=HelpGroup, no_args_is_help=True, help=reflow(HELP))
     command(group, "up")(up_cmd)
@@ -73,6 +73,20 @@ def require_sandbox_extra() -> None:
         raise UsageError("the sandbox needs packages that are not installed: "
                          + ", ".join(missing),
                          hint="pip install 'rdsproxyctl[sandbox]'")
+
+
+def _numbered_steps(rt: Runtime) -> Callable[[str], None]:
+    """A demo's progress: each step numbered ([1], [2], ...), indented lines as they are."""
+    count = 0
+
+    def step(message: str) -> None:
+        nonlocal count
+        if not message.startswith(" "):
+            count += 1
+            message = f"[{count}] {message}"
+        rt.renderer.info(message)
+
+    return step
 
 
 def _dir(path: Path | None) -> Path:
@@ -257,13 +271,7 @@ def _demo_cluster(rt: Runtime, dir: Optional[Path]) -> None:
     from rdsproxyctl.sandbox import demo_cluster
 
     directory = _dir(dir)
-    count = [0]
-
-    def step(message: str) -> None:
-        if not message.startswith(" "):
-            count[0] += 1
-            message = f"[{count[0]}] {message}"
-        rt.renderer.info(message)
+    step = _numbered_steps(rt)
 
     result = demo_cluster.run(directory, step, debug=rt.options.debug)
     data = to_jsonable(result)
@@ -331,13 +339,7 @@ def demo_cmd(rt: Runtime, dir: DirOption = None, cluster: ClusterFlag = False,
 
     require_sandbox_extra()
     directory = _dir(dir)
-    count = [0]
-
-    def step(message: str) -> None:
-        if not message.startswith(" "):
-            count[0] += 1
-            message = f"[{count[0]}] {message}"
-        rt.renderer.info(message)
+    step = _numbered_steps(rt)
 
     engine = engine.lower()
     if engine not in demo.ENGINES:
